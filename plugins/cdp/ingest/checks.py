@@ -1,0 +1,112 @@
+"""Row checks of the contract, as SQL over a staging table of text columns.
+
+Checking in the database is set-based: one statement classifies every row of a drop, and
+the same definitions cast the good rows into their typed raw columns. Each check yields
+(column, condition that means "bad", reason); the first failing check names the row's reason.
+"""
+
+from __future__ import annotations
+
+from cdp.contracts import Column, ColumnType, Source
+
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}([.,]\d+)?)?)?([Zz]|[+-]\d{2}(:?\d{2})?)?$"
+INTEGER = r"^[+-]?\d+$"
+DECIMAL = r"^[+-]?(\d+([.]\d*)?|[.]\d+)([eE][+-]?\d+)?$"
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class RowChecks:
+    """SQL fragments for one source; `valid_fn` is pg_input_is_valid or the fallback for Postgres < 16."""
+
+    def __init__(self, source: Source, valid_fn: str = "pg_input_is_valid"):
+        self.source = source
+        self.valid_fn = valid_fn
+
+    def _value(self, column: Column) -> str:
+        return f"btrim({_ident(column.name)})"
+
+    def _present(self, column: Column) -> str:
+        return f"nullif({self._value(column)}, '') is not null"
+
+    def _type_failure(self, column: Column) -> tuple[str, str] | None:
+        v, t = self._value(column), column.type
+        if t is ColumnType.INTEGER:
+            return f"not ({v} ~ {_quote(INTEGER)} and {self.valid_fn}({v}, 'bigint'))", "not an integer"
+        if t is ColumnType.DECIMAL:
+            return f"not ({v} ~ {_quote(DECIMAL)})", "not a decimal number (digits with '.' separator)"
+        if t is ColumnType.BOOLEAN:
+            return f"lower({v}) not in ('true', 'false')", "not a boolean (true or false)"
+        if t is ColumnType.DATE:
+            return f"not ({v} ~ {_quote(ISO_DATE)} and {self.valid_fn}({v}, 'date'))", "not a date (YYYY-MM-DD)"
+        if t is ColumnType.TIMESTAMP:
+            return (
+                f"not ({v} ~ {_quote(ISO_TIMESTAMP)} and {self.valid_fn}({v}, 'timestamptz'))",
+                "not an ISO-8601 timestamp",
+            )
+        if t is ColumnType.JSON:
+            return (
+                f"not ({self.valid_fn}({v}, 'jsonb') and jsonb_typeof({v}::jsonb) in ('object', 'array'))",
+                "not a JSON object or array",
+            )
+        return None
+
+    def checks(self) -> list[tuple[str, str, str]]:
+        """(column, SQL condition true for a bad row, reason) in the order they are tried."""
+        result = []
+        for column in self.source.columns:
+            if column.required:
+                result.append((column.name, f"not ({self._present(column)})", "missing required value"))
+        for column in self.source.columns:
+            failure = self._type_failure(column)
+            if failure:
+                condition, reason = failure
+                result.append((column.name, f"({self._present(column)} and {condition})", reason))
+            if column.allowed:
+                allowed = ", ".join(_quote(a) for a in column.allowed)
+                result.append(
+                    (
+                        column.name,
+                        f"({self._present(column)} and {self._value(column)} not in ({allowed}))",
+                        f"value not allowed (expected one of: {', '.join(column.allowed)})",
+                    )
+                )
+        return result
+
+    def classify_select(self, staging_table: str) -> str:
+        """SELECT of the staging table with `bad_column` and `reason` (NULL for a good row)."""
+        checks = self.checks()
+        column_case = " ".join(f"when {cond} then {_quote(col)}" for col, cond, _ in checks)
+        reason_case = " ".join(f"when {cond} then {_quote(reason)}" for _, cond, reason in checks)
+        return (
+            # A parsing defect wins: it names its own column (or none, for a line that is not JSON).
+            f"select s.*, case when s.parse_error is not null then s.parse_error_column"
+            f" else case {column_case or 'when false then null'} end end as bad_column,"
+            f" coalesce(s.parse_error, case {reason_case or 'when false then null'} end) as reason"
+            f" from {staging_table} s"
+        )
+
+    def typed_value(self, column: Column) -> str:
+        """The SQL expression casting a good row's text value to the raw column's type."""
+        name, v, t = _ident(column.name), self._value(column), column.type
+        casts = {
+            ColumnType.INTEGER: f"nullif({v}, '')::bigint",
+            ColumnType.DECIMAL: f"nullif({v}, '')::numeric",
+            ColumnType.BOOLEAN: f"nullif(lower({v}), '')::boolean",
+            ColumnType.DATE: f"nullif({v}, '')::date",
+            ColumnType.TIMESTAMP: f"nullif({v}, '')::timestamptz",
+            ColumnType.JSON: f"nullif({v}, '')::jsonb",
+        }
+        return casts.get(t, name)  # strings are kept exactly as delivered
+
+    def record_json(self) -> str:
+        """The row as delivered, as JSON, for the quarantine table (unknown columns included)."""
+        pairs = ", ".join(f"{_quote(c.name)}, s.{_ident(c.name)}" for c in self.source.columns)
+        return f"jsonb_strip_nulls(jsonb_build_object({pairs})) || coalesce(s.extra::jsonb, '{{}}'::jsonb)"
