@@ -7,10 +7,10 @@ and `cdp contract` prints them as documentation. Changing a source means changin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class ColumnType(str, Enum):
+class ColumnType(StrEnum):
     STRING = "string"
     INTEGER = "integer"
     DECIMAL = "decimal"
@@ -71,7 +71,7 @@ class Source:
 SUBJECT_TYPES = ("customer_id", "email", "phone")
 PURPOSES = ("email_marketing", "sms_marketing", "personalization", "ad_targeting")
 
-S, I, D, B, DT, TS, J = (
+S, INT, DEC, B, DT, TS, J = (
     ColumnType.STRING,
     ColumnType.INTEGER,
     ColumnType.DECIMAL,
@@ -123,7 +123,7 @@ SOURCES: dict[str, Source] = {
                 Column("last_name"),
                 Column("country"),
                 Column("tier", S, allowed=("bronze", "silver", "gold", "platinum")),
-                Column("points_balance", I),
+                Column("points_balance", INT),
                 Column("enrolled_at", TS),
                 Column("updated_at", TS, required=True),
             ),
@@ -140,8 +140,8 @@ SOURCES: dict[str, Source] = {
                 Column("loyalty_id", S, namespace="loyalty"),
                 Column("receipt_email", S, namespace="email"),
                 Column("transacted_at", TS, required=True),
-                Column("item_count", I),
-                Column("total_amount", D),
+                Column("item_count", INT),
+                Column("total_amount", DEC),
                 Column("currency"),
             ),
         ),
@@ -166,7 +166,7 @@ SOURCES: dict[str, Source] = {
                     allowed=("placed", "shipped", "delivered", "cancelled", "returned"),
                 ),
                 Column("currency"),
-                Column("total_amount", D),
+                Column("total_amount", DEC),
                 Column("ecid", S, namespace="ecid"),
                 Column("shipping_address", J),
                 Column("items", J),
@@ -264,7 +264,5 @@ def describe(source: Source) -> str:
     ]
     for c in source.columns:
         allowed = ", ".join(c.allowed)
-        lines.append(
-            f"| {c.name} | {c.type.value} | {'yes' if c.required else ''} | {allowed} | {c.namespace or ''} |"
-        )
+        lines.append(f"| {c.name} | {c.type.value} | {'yes' if c.required else ''} | {allowed} | {c.namespace or ''} |")
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from cdp.contracts import SOURCES, Source, raw_table_ddl
 from cdp.ingest.checks import RowChecks, _ident
 from cdp.ingest.reader import FileRejected, Record, read_records
 from cdp.landing import LandingFile, LandingZone
+from cdp.warehouse.bulk import copy_line
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,7 @@ class DropReport:
         for f in self.files:
             status = f"REJECTED: {f.rejected_reason}" if f.rejected_reason else "ok"
             lines.append(
-                f"  {f.file}: read {f.rows_read}, loaded {f.rows_loaded}, "
-                f"quarantined {f.rows_quarantined} [{status}]"
+                f"  {f.file}: read {f.rows_read}, loaded {f.rows_loaded}, quarantined {f.rows_quarantined} [{status}]"
             )
         return lines
 
@@ -134,12 +134,6 @@ def _load_id(source: str, dt: date, files: list[LandingFile]) -> str:
     return f"{source}/{dt.isoformat()}/{digest}"
 
 
-def _copy_escape(value: str | None) -> str:
-    if value is None:
-        return "\\N"
-    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
 class _StagingWriter:
     """Buffers records as COPY text rows into the staging table."""
 
@@ -154,7 +148,7 @@ class _StagingWriter:
         fields += [record.values.get(c) for c in self.source.column_names]
         fields.append(json.dumps(record.extra, ensure_ascii=False, default=str) if record.extra else None)
         fields += [record.error_column, record.error]
-        self.buffer.write("\t".join(_copy_escape(f) for f in fields) + "\n")
+        self.buffer.write(copy_line(fields))
         self.pending += 1
         if self.pending >= COPY_BATCH_ROWS:
             self.flush()

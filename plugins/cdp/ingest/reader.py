@@ -147,4 +147,3 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Record]:
         yield _check_text(record)
     if not seen_content:
         raise FileRejected("empty file")
-

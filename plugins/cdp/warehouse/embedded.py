@@ -214,7 +214,5 @@ class EmbeddedWarehouse:
         )
         if check and result.returncode != 0:
             tail = self.logfile.read_text()[-2000:] if self.logfile.exists() else ""
-            raise RuntimeError(
-                f"{Path(command[0]).name} failed ({result.returncode}): {result.stderr.strip()}\n{tail}"
-            )
+            raise RuntimeError(f"{Path(command[0]).name} failed ({result.returncode}): {result.stderr.strip()}\n{tail}")
         return result

@@ -1,0 +1,157 @@
+"""The `cdp` command: run the pipeline, generate sample data, manage the embedded warehouse."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import date
+from pathlib import Path
+
+from cdp import settings
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _sources(text: str) -> list[str]:
+    from cdp.contracts import SOURCES
+
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown source(s) {unknown}; known: {', '.join(SOURCES)}")
+    return names
+
+
+def cmd_run(args) -> int:
+    from cdp import pipeline, summary
+    from cdp.ingest.loader import DropIncomplete
+
+    try:
+        results = pipeline.run(
+            args.landing,
+            args.start,
+            args.end,
+            sources=args.sources,
+            dry_run=args.dry_run,
+            wait_seconds=args.wait,
+            max_quarantine_share=args.max_quarantine_share,
+        )
+    except DropIncomplete as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    report = summary.render(results)
+    print(report)
+    report_file = settings.reports_dir() / f"run-{args.start}-{args.end}.md"
+    report_file.parent.mkdir(parents=True, exist_ok=True)
+    report_file.write_text(report, encoding="utf-8")
+    print(f"(summary written to {report_file})")
+    return 1 if any(day.error for day in results) else 0
+
+
+def cmd_generate(args) -> int:
+    from cdp.sample_data import generate_landing_zone
+
+    stats = generate_landing_zone(Path(args.out), args.customers, args.days, args.start, seed=args.seed)
+    total = sum(stats.rows_per_source.values())
+    print(f"wrote {stats.files} files, {total} rows ({stats.malformed_rows} deliberately malformed) to {args.out}")
+    for source, rows in sorted(stats.rows_per_source.items()):
+        print(f"  {source:<18} {rows:>10}")
+    return 0
+
+
+def cmd_warehouse(args) -> int:
+    from cdp.warehouse import redact, resolve_url
+    from cdp.warehouse.embedded import EmbeddedWarehouse
+
+    embedded = EmbeddedWarehouse.default()
+    if args.action == "start":
+        print(embedded.start())
+    elif args.action == "stop":
+        print("stopped" if embedded.stop() else "not running")
+    elif args.action == "status":
+        print(f"embedded warehouse in {embedded.root}: {'running' if embedded.is_running() else 'stopped'}")
+    elif args.action == "url":
+        print(redact(resolve_url()))
+    elif args.action == "reset":
+        embedded.destroy()
+        print(f"deleted {embedded.root}")
+    return 0
+
+
+def cmd_contract(args) -> int:
+    from cdp.contracts import SOURCES, describe
+
+    for name in args.sources or list(SOURCES):
+        print(describe(SOURCES[name]) + "\n")
+    return 0
+
+
+def cmd_gate(args) -> int:
+    from cdp.quality import run_checkpoint
+
+    result = run_checkpoint(args.checkpoint, {"run_date": args.date.isoformat(), "max_quarantine_share": "0.05"},
+                            raise_on_failure=False)
+    print("\n".join(result.report_lines()))
+    return 0 if result.success else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cdp", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="ingest → build → gates → activation for each day of a date range")
+    run.add_argument("--landing", required=True, help="landing zone: a folder, file:///path or s3://bucket/prefix")
+    run.add_argument("--start", required=True, type=_date)
+    run.add_argument("--end", type=_date, help="last day (default: --start)")
+    run.add_argument("--sources", type=_sources, help="comma-separated subset of sources (default: all)")
+    run.add_argument("--dry-run", action="store_true", help="plan activations without sending")
+    run.add_argument("--wait", type=float, default=0, help="seconds to wait for an incomplete drop's _SUCCESS")
+    run.add_argument("--max-quarantine-share", type=float, default=0.05,
+                     help="raw gate: the largest share of a file's rows that may be quarantined")
+    run.set_defaults(func=cmd_run)
+
+    gen = sub.add_parser("generate", help="write a sample landing zone that follows the contract")
+    gen.add_argument("--out", required=True)
+    gen.add_argument("--customers", type=int, default=2000)
+    gen.add_argument("--days", type=int, default=3)
+    gen.add_argument("--start", type=_date, default=date(2026, 11, 1))
+    gen.add_argument("--seed", type=int, default=42)
+    gen.set_defaults(func=cmd_generate)
+
+    wh = sub.add_parser("warehouse", help="the embedded warehouse")
+    wh.add_argument("action", choices=["start", "stop", "status", "url", "reset"])
+    wh.set_defaults(func=cmd_warehouse)
+
+    contract = sub.add_parser("contract", help="print the landing-zone contract as the loader enforces it")
+    contract.add_argument("sources", nargs="*")
+    contract.set_defaults(func=cmd_contract)
+
+    gate = sub.add_parser("gate", help="run one quality checkpoint for a date")
+    gate.add_argument("checkpoint")
+    gate.add_argument("--date", type=_date, required=True)
+    gate.set_defaults(func=cmd_gate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "end", None) is None and hasattr(args, "start") and args.command == "run":
+        args.end = args.start
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not args.verbose:
+        logging.getLogger("cdp").setLevel(logging.INFO)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Identity: normalizing identifiers before dbt stitches them into profiles."""

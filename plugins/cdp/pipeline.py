@@ -1,0 +1,146 @@
+"""The platform's main job, one logical date at a time: ingest → identifiers → dbt build → gates → activation.
+
+The Airflow DAGs run the same stage functions as tasks; the `cdp run` command runs them in
+order for a date range. Every stage is idempotent for its date.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from cdp.activation.config import load_activations
+from cdp.activation.engine import ActivationResult, run_activation
+from cdp.contracts import SOURCES
+from cdp.identity.normalize import normalize_identifiers
+from cdp.ingest.loader import DropIncomplete, DropReport, load_drop
+from cdp.landing import LandingZone
+from cdp.quality import GateFailed, GateResult, run_checkpoint
+from cdp.transform import BuildResult, build
+from cdp.warehouse import connect
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_QUARANTINE_SHARE = 0.05
+
+
+def days(start: date, end: date) -> list[date]:
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+# -- stages (each one an Airflow task too) ----------------------------------------------------------
+
+
+def drop_state(landing: LandingZone, source: str, dt: date) -> str:
+    """'complete', 'incomplete' (files but no _SUCCESS yet) or 'missing' (nothing delivered)."""
+    if landing.is_complete(source, dt):
+        return "complete"
+    return "incomplete" if landing.drop_files(source, dt) else "missing"
+
+
+def wait_for_drop(landing: LandingZone, source: str, dt: date, timeout_s: float, poke_s: float = 5.0) -> str:
+    deadline = time.monotonic() + timeout_s
+    state = drop_state(landing, source, dt)
+    while state == "incomplete" and time.monotonic() < deadline:
+        time.sleep(min(poke_s, max(deadline - time.monotonic(), 0)))
+        state = drop_state(landing, source, dt)
+    return state
+
+
+def ingest_source(landing_uri: str, source: str, dt: date) -> DropReport:
+    with connect() as conn:
+        return load_drop(conn, LandingZone.from_uri(landing_uri), source, dt)
+
+
+def prepare_identifiers(dt: date | None = None) -> dict:
+    with connect() as conn:
+        return normalize_identifiers(conn, [dt] if dt else None)
+
+
+def raw_gate(dt: date, max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE) -> GateResult:
+    return run_checkpoint(
+        "raw_ingest", {"run_date": dt.isoformat(), "max_quarantine_share": str(max_quarantine_share)}
+    )
+
+
+def build_warehouse(dt: date) -> BuildResult:
+    return build(dt.isoformat())
+
+
+def outputs_gate(dt: date) -> GateResult:
+    return run_checkpoint("warehouse_outputs", {"run_date": dt.isoformat()})
+
+
+def activate(name: str, dt: date, dry_run: bool = False) -> ActivationResult:
+    activation = next((a for a in load_activations() if a.name == name), None)
+    if activation is None:
+        raise ValueError(f"no activation named {name!r} in the activations file")
+    with connect() as conn:
+        return run_activation(conn, activation, dt, dry_run=dry_run)
+
+
+# -- the whole job ---------------------------------------------------------------------------------
+
+
+@dataclass
+class DayResult:
+    dt: date
+    drops: list[DropReport] = field(default_factory=list)
+    missing_drops: list[str] = field(default_factory=list)
+    identifiers: dict = field(default_factory=dict)
+    build: BuildResult | None = None
+    gates: list[GateResult] = field(default_factory=list)
+    activations: list[ActivationResult] = field(default_factory=list)
+    error: str | None = None
+
+
+def run_day(
+    landing_uri: str,
+    dt: date,
+    sources: list[str] | None = None,
+    dry_run: bool = False,
+    wait_seconds: float = 0,
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
+) -> DayResult:
+    landing = LandingZone.from_uri(landing_uri)
+    result = DayResult(dt)
+    incomplete = []
+    for source in sources or list(SOURCES):
+        state = wait_for_drop(landing, source, dt, wait_seconds)
+        if state == "missing":
+            result.missing_drops.append(source)
+        elif state == "incomplete":
+            incomplete.append(source)
+        else:
+            result.drops.append(ingest_source(landing_uri, source, dt))
+    if incomplete:
+        message = ", ".join(f"{s} dt={dt}" for s in incomplete)
+        raise DropIncomplete(f"no _SUCCESS marker after {wait_seconds:.0f}s for: {message}")
+    try:
+        result.gates.append(raw_gate(dt, max_quarantine_share))
+        result.identifiers = prepare_identifiers(dt)
+        result.build = build_warehouse(dt)
+        result.gates.append(outputs_gate(dt))
+    except GateFailed as exc:
+        result.gates.append(exc.result)
+        result.error = f"gate {exc.result.checkpoint} failed: activation skipped"
+        return result
+    for activation in load_activations():
+        result.activations.append(activate(activation.name, dt, dry_run=dry_run))
+    return result
+
+
+def run(landing_uri: str, start: date, end: date, **options) -> list[DayResult]:
+    """Run every day of [start, end] in order; stops at the first day whose gates fail."""
+    results = []
+    for dt in days(start, end):
+        log.info("=== %s ===", dt)
+        day = run_day(landing_uri, dt, **options)
+        results.append(day)
+        if day.error:
+            break
+    return results

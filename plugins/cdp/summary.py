@@ -1,0 +1,110 @@
+"""The run summary a person reads: what was loaded, built, gated and activated."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from cdp.pipeline import DayResult
+from cdp.warehouse import connect
+
+
+def _count(cur, table: str) -> int:
+    """Rows in `table`, or 0 when the build has not created it yet."""
+    cur.execute("select to_regclass(%s)", (table,))
+    if cur.fetchone()[0] is None:
+        return 0
+    cur.execute(f"select count(*) from {table}")
+    return cur.fetchone()[0]
+
+
+def warehouse_totals(conn) -> dict:
+    """Profiles, identities and audience sizes as the warehouse holds them now."""
+    with conn.cursor() as cur:
+        totals = {
+            "profiles": _count(cur, "profiles.profiles"),
+            "identities": _count(cur, "identity.identity_map"),
+            "rejected_identities": _count(cur, "identity.rejected_identities"),
+            "audiences": {},
+        }
+        cur.execute(
+            "select table_name from information_schema.tables where table_schema = 'audiences'"
+            " and table_name like 'aud\\_%' order by 1"
+        )
+        for (name,) in cur.fetchall():
+            totals["audiences"][name] = _count(cur, f'audiences."{name}"')
+    return totals
+
+
+def _table(headers: list[str], rows: list[list]) -> list[str]:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    line = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
+    out = [line.format(*headers), line.format(*["-" * w for w in widths])]
+    out += [line.format(*[str(x) for x in row]) for row in rows]
+    return ["  " + x for x in out]
+
+
+def render(results: list[DayResult], totals: dict | None = None) -> str:
+    if totals is None:
+        with connect() as conn:
+            totals = warehouse_totals(conn)
+    lines = ["", "Run summary", "==========="]
+    if results:
+        lines.append(f"days: {results[0].dt} .. {results[-1].dt} ({len(results)})")
+
+    per_source = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for day in results:
+        for drop in day.drops:
+            counts = per_source[drop.source]
+            counts[0] += len(drop.files)
+            counts[1] += drop.rows_read
+            counts[2] += drop.rows_loaded
+            counts[3] += drop.rows_quarantined
+            counts[4] += drop.files_rejected
+    lines += ["", "Ingest (rows per source)"]
+    lines += _table(
+        ["source", "files", "read", "loaded", "quarantined", "rejected files"],
+        [[s, *c] for s, c in sorted(per_source.items())] or [["(nothing loaded)", 0, 0, 0, 0, 0]],
+    )
+    missing = sorted({f"{s} {d.dt}" for d in results for s in d.missing_drops})
+    if missing:
+        lines.append(f"  no drop delivered: {', '.join(missing)}")
+
+    lines += ["", "Identity and profiles"]
+    new_ids = sum(d.identifiers.get("normalized", 0) for d in results)
+    new_rejected = sum(d.identifiers.get("rejected", 0) for d in results)
+    lines.append(f"  identifier values normalized: {new_ids}, rejected (placeholder or invalid): {new_rejected}")
+    lines.append(f"  identities stitched: {totals['identities']}   profiles: {totals['profiles']}")
+    builds = [d.build for d in results if d.build]
+    if builds:
+        lines.append(f"  dbt build: {builds[-1].models} models, {builds[-1].tests} tests passed (last day)")
+
+    lines += ["", "Audiences (members now)"]
+    lines += _table(["audience", "members"], [[a, n] for a, n in totals["audiences"].items()] or [["(none)", 0]])
+
+    activated = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for day in results:
+        for a in day.activations:
+            counts = activated[(a.activation, a.destination)]
+            counts[0] += len(a.plan.adds)
+            counts[1] += len(a.plan.updates) + len(a.plan.removes)
+            counts[2] += a.sent
+            counts[3] += len(a.plan.withheld)
+            counts[4] = a.delivered_rows
+    lines += ["", "Activation (records per destination, all days)"]
+    lines += _table(
+        ["activation", "destination", "adds", "updates+removes", "sent", "withheld", "rows delivered"],
+        [[name, dest, *c] for (name, dest), c in activated.items()] or [["(none)", "", 0, 0, 0, 0, 0]],
+    )
+
+    lines += ["", "Quality gates"]
+    for day in results:
+        for gate in day.gates:
+            status = "passed" if gate.success else "FAILED"
+            lines.append(f"  {day.dt} {gate.checkpoint}: {status} ({len(gate.outcomes)} expectations)")
+            lines += ["  " + x for x in gate.report_lines()[1:] if "FAILED" in x]
+    docs = next((g.data_docs for d in results for g in d.gates if g.data_docs), None)
+    if docs:
+        lines.append(f"  Data Docs: {docs}")
+    errors = [f"{d.dt}: {d.error}" for d in results if d.error]
+    lines += ["", "Result: " + ("FAILED — " + "; ".join(errors) if errors else "all stages succeeded"), ""]
+    return "\n".join(lines)
