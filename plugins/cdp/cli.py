@@ -95,8 +95,9 @@ def cmd_contract(args) -> int:
 def cmd_gate(args) -> int:
     from cdp.quality import run_checkpoint
 
-    result = run_checkpoint(args.checkpoint, {"run_date": args.date.isoformat(), "max_quarantine_share": "0.05"},
-                            raise_on_failure=False)
+    result = run_checkpoint(
+        args.checkpoint, {"run_date": args.date.isoformat(), "max_quarantine_share": "0.05"}, raise_on_failure=False
+    )
     print("\n".join(result.report_lines()))
     return 0 if result.success else 1
 
@@ -113,8 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--sources", type=_sources, help="comma-separated subset of sources (default: all)")
     run.add_argument("--dry-run", action="store_true", help="plan activations without sending")
     run.add_argument("--wait", type=float, default=0, help="seconds to wait for an incomplete drop's _SUCCESS")
-    run.add_argument("--max-quarantine-share", type=float, default=0.05,
-                     help="raw gate: the largest share of a file's rows that may be quarantined")
+    run.add_argument(
+        "--max-quarantine-share",
+        type=float,
+        default=0.05,
+        help="raw gate: the largest share of a file's rows that may be quarantined",
+    )
     run.set_defaults(func=cmd_run)
 
     gen = sub.add_parser("generate", help="write a sample landing zone that follows the contract")

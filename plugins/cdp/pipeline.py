@@ -62,9 +62,7 @@ def prepare_identifiers(dt: date | None = None) -> dict:
 
 
 def raw_gate(dt: date, max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE) -> GateResult:
-    return run_checkpoint(
-        "raw_ingest", {"run_date": dt.isoformat(), "max_quarantine_share": str(max_quarantine_share)}
-    )
+    return run_checkpoint("raw_ingest", {"run_date": dt.isoformat(), "max_quarantine_share": str(max_quarantine_share)})
 
 
 def build_warehouse(dt: date) -> BuildResult:

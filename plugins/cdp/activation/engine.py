@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from cdp.activation.config import Activation
 from cdp.activation.destinations import destination_for
@@ -133,7 +133,7 @@ def run_activation(conn, activation: Activation, dt: date, dry_run: bool = False
     """Plan, deliver and record one activation for logical date `dt`."""
     run_id = f"{activation.name}/{dt.isoformat()}"
     # Log times derive from the logical date, so re-running a date rewrites nothing.
-    at = datetime.combine(dt + timedelta(days=1), time(0), tzinfo=timezone.utc)
+    at = datetime.combine(dt + timedelta(days=1), time(0), tzinfo=UTC)
     with conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(hashtext('cdp.activation.ddl'))")
         cur.execute(DDL)
@@ -171,8 +171,17 @@ def _record(cur, activation: Activation, run_id: str, at: datetime, log_rows, ac
         "new_sync_log",
         ("run_id", "activation", "destination", "audience", "profile_id", "action", "outcome", "reason", "at"),
         (
-            (run_id, activation.name, activation.destination, activation.audience, pid, action, outcome, reason,
-             at.isoformat())
+            (
+                run_id,
+                activation.name,
+                activation.destination,
+                activation.audience,
+                pid,
+                action,
+                outcome,
+                reason,
+                at.isoformat(),
+            )
             for action, pid, outcome, reason in log_rows
         ),
     )

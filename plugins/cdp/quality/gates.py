@@ -169,4 +169,3 @@ def run_checkpoint(name: str, variables: dict[str, str] | None = None, raise_on_
     if raise_on_failure and not result.success:
         raise GateFailed(result)
     return result
-

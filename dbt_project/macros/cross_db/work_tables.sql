@@ -1,0 +1,27 @@
+{#- Scratch tables for iterative algorithms: no durability needed (unlogged on
+    Postgres), statistics refreshed so the planner sees the real sizes. -#}
+
+{% macro create_work_table(relation, select_sql) -%}
+    {{ return(adapter.dispatch('create_work_table', 'cdp')(relation, select_sql)) }}
+{%- endmacro %}
+
+{% macro default__create_work_table(relation, select_sql) -%}
+    {% do run_query('drop table if exists ' ~ relation) %}
+    {% do run_query('create table ' ~ relation ~ ' as ' ~ select_sql) %}
+{%- endmacro %}
+
+{% macro postgres__create_work_table(relation, select_sql) -%}
+    {% do run_query('drop table if exists ' ~ relation) %}
+    {% do run_query('create unlogged table ' ~ relation ~ ' as ' ~ select_sql) %}
+    {% do run_query('analyze ' ~ relation) %}
+{%- endmacro %}
+
+{% macro drop_work_table(relation) -%}
+    {% do run_query('drop table if exists ' ~ relation) %}
+{%- endmacro %}
+
+{#- The first column of the first row of a query, as an integer. -#}
+{% macro query_int(sql) -%}
+    {%- set value = run_query(sql).columns[0].values()[0] -%}
+    {{ return(0 if value is none else value | int) }}
+{%- endmacro %}

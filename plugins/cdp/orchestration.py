@@ -1,0 +1,291 @@
+"""The Airflow DAGs, built here and exposed by the thin files in `dags/`.
+
+Tasks call the same stage functions as the `cdp run` command (cdp.pipeline); heavy imports
+happen inside tasks, never at parse time. The DAGs are linked by assets:
+cdp_ingest → (raw data ready) → cdp_build → (audiences ready) → cdp_activate.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, timedelta
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+from cdp import settings
+
+RAW_READY = Asset(name="cdp_raw_data_ready")
+AUDIENCES_READY = Asset(name="cdp_audiences_ready")
+SOURCE_NAMES = (
+    "crm_customers",
+    "loyalty_members",
+    "pos_transactions",
+    "ecommerce_orders",
+    "web_events",
+    "consent_events",
+    "privacy_requests",
+)
+
+DEFAULT_ARGS = {
+    "owner": "data-engineering",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=1),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=15),
+    "execution_timeout": timedelta(hours=2),
+}
+START = datetime(2026, 11, 1)
+DROP_TIMEOUT_MINUTES = int(os.environ.get("CDP_DROP_TIMEOUT_MINUTES", "360"))
+
+
+def default_landing_uri() -> str:
+    return os.environ.get("CDP_LANDING_URI", str(settings.state_dir() / "landing"))
+
+
+def _run_date(params: dict) -> date:
+    """The business date a run works on: the `dt` param, the triggering asset's date, or the logical date."""
+    context = get_current_context()
+    if params.get("dt"):
+        return date.fromisoformat(params["dt"])
+    for events in (context.get("triggering_asset_events") or {}).values():
+        for event in events:
+            if event.extra.get("dt"):
+                return date.fromisoformat(event.extra["dt"])
+    logical = context.get("logical_date") or context.get("data_interval_start")
+    if logical is None:
+        raise ValueError("no date to work on: set the dt param")
+    return logical.date()
+
+
+def _fail_on_gate(run_gate):
+    """Run a gate; a failure stops the chain without retries (retrying bad data does not fix it)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from cdp.quality import GateFailed
+
+    try:
+        return run_gate()
+    except GateFailed as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
+INGEST_DOC = """
+### cdp_ingest — landing zone to `raw.*`
+
+Daily, one pair of tasks per source: **wait_<source>** waits (rescheduling, no worker slot held)
+for the drop's `_SUCCESS` marker, **load_<source>** loads the drop idempotently for `dt`
+(re-running replaces that day's rows). Then **prepare_identifiers** normalizes new identifier
+values and **raw_gate** runs the `raw_ingest` Great Expectations checkpoint, which updates
+the *raw data ready* asset that starts `cdp_build`.
+
+**Reads** the landing zone (`landing_uri` param, default `$CDP_LANDING_URI`).
+**Writes** `raw.<source>`, `ingest.load_report`, `ingest.quarantined_rows`, `prep.identifiers`.
+
+**Triage**
+- *wait_<source> timed out*: the source system did not deliver `<source>/dt=<date>/_SUCCESS`.
+  Ask its owner; re-run the task once the marker exists.
+- *load_<source> failed*: read the task log's load report; rejected files and quarantined rows
+  are in `ingest.load_report` / `ingest.quarantined_rows` with their reasons.
+- *raw_gate failed* (no retry): a drop is clearly broken (too many quarantined rows, duplicate keys).
+  Fix or re-deliver the drop, then clear the load task.
+"""
+
+
+@task.sensor(poke_interval=60, mode="reschedule", timeout=DROP_TIMEOUT_MINUTES * 60)
+def wait_for_drop(source_name: str):
+    """Done when the drop's _SUCCESS exists; skipped when the source is not selected."""
+    from airflow.sdk import PokeReturnValue
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from cdp.landing import LandingZone
+    from cdp.pipeline import drop_state
+
+    params = get_current_context()["params"]
+    if source_name not in params["sources"]:
+        raise AirflowSkipException(f"{source_name} not selected for this run")
+    dt = _run_date(params)
+    state = drop_state(LandingZone.from_uri(params["landing_uri"] or default_landing_uri()), source_name, dt)
+    print(f"{source_name}/dt={dt}: drop {state}")  # the task log says what it waits for
+    return PokeReturnValue(is_done=state == "complete")
+
+
+@task
+def load_drop(source_name: str) -> dict:
+    from cdp.pipeline import ingest_source
+
+    params = get_current_context()["params"]
+    report = ingest_source(params["landing_uri"] or default_landing_uri(), source_name, _run_date(params))
+    for line in report.log_lines():
+        print(line)
+    return {
+        "rows_read": report.rows_read,
+        "rows_loaded": report.rows_loaded,
+        "rows_quarantined": report.rows_quarantined,
+        "files_rejected": report.files_rejected,
+    }
+
+
+@task(trigger_rule="none_failed")
+def prepare_identifiers() -> dict:
+    from cdp.pipeline import prepare_identifiers as prepare
+
+    return prepare(_run_date(get_current_context()["params"]))
+
+
+@task(outlets=[RAW_READY])
+def raw_gate() -> dict:
+    from cdp.pipeline import raw_gate as gate
+
+    context = get_current_context()
+    params = context["params"]
+    dt = _run_date(params)
+    result = _fail_on_gate(lambda: gate(dt, params["max_quarantine_share"]))
+    context["outlet_events"][RAW_READY].extra = {"dt": dt.isoformat()}
+    return {"checkpoint": result.checkpoint, "success": result.success}
+
+
+def ingest_dag():
+    @dag(
+        dag_id="cdp_ingest",
+        schedule="@daily",
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["cdp", "ingest"],
+        doc_md=INGEST_DOC,
+        params={
+            "landing_uri": Param(None, type=["null", "string"], description="Landing zone override"),
+            "dt": Param(None, type=["null", "string"], description="Business date YYYY-MM-DD (default: logical date)"),
+            "sources": Param(list(SOURCE_NAMES), type="array", description="Sources to load"),
+            "max_quarantine_share": Param(
+                0.05,
+                type="number",
+                minimum=0,
+                maximum=1,
+                description="Raw gate: largest share of a file's rows quarantined",
+            ),
+        },
+    )
+    def cdp_ingest():
+        identifiers = prepare_identifiers()
+        for source in SOURCE_NAMES:
+            waited = wait_for_drop.override(task_id=f"wait_{source}")(source)
+            loaded = load_drop.override(task_id=f"load_{source}")(source)
+            waited >> loaded >> identifiers
+        identifiers >> raw_gate()
+
+    return cdp_ingest()
+
+
+BUILD_DOC = """
+### cdp_build — `raw.*` to identity, profiles and audiences
+
+Runs when *raw data ready* updates (or by hand with a `dt`). **dbt_build** runs `dbt build`
+for the date (models, then the tests of each model); **outputs_gate** runs the
+`warehouse_outputs` checkpoint and updates *audiences ready*, which starts `cdp_activate`.
+
+**Writes** `staging.*`, `identity.*`, `profiles.*`, `audiences.*`.
+
+**Triage**
+- *dbt_build failed*: the log names the failing model or test; `dbt build --select <model>`
+  with `dbt_project/profiles.yml` reproduces it locally.
+- *outputs_gate failed* (no retry): the report names the expectation and the count; nothing is
+  activated until the data is fixed and the build re-run.
+"""
+
+
+@task
+def dbt_build() -> dict:
+    from cdp.pipeline import build_warehouse
+
+    result = build_warehouse(_run_date(get_current_context()["params"]))
+    return {"models": result.models, "tests": result.tests}
+
+
+@task(outlets=[AUDIENCES_READY])
+def outputs_gate() -> dict:
+    from cdp.pipeline import outputs_gate as gate
+
+    context = get_current_context()
+    dt = _run_date(context["params"])
+    result = _fail_on_gate(lambda: gate(dt))
+    context["outlet_events"][AUDIENCES_READY].extra = {"dt": dt.isoformat()}
+    return {"checkpoint": result.checkpoint, "success": result.success}
+
+
+def build_dag():
+    @dag(
+        dag_id="cdp_build",
+        schedule=[RAW_READY],
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["cdp", "dbt"],
+        doc_md=BUILD_DOC,
+        params={"dt": Param(None, type=["null", "string"], description="Business date YYYY-MM-DD")},
+    )
+    def cdp_build():
+        dbt_build() >> outputs_gate()
+
+    return cdp_build()
+
+
+ACTIVATE_DOC = """
+### cdp_activate — audiences to destinations
+
+Runs when *audiences ready* updates. **list_activations** reads `config/activations.yml`;
+**activate** runs once per activation (dynamic task mapping): it plans adds, updates and
+removes against what the destination already has, withholds members without the consent the
+purpose needs, delivers, and records every record in `activation.sync_log`.
+Set `dry_run` to see the plans without sending.
+
+**Triage**
+- *activate failed*: the log shows the plan and the destination's error; state is committed
+  only for accepted records, so clearing the task resumes where it stopped.
+"""
+
+
+@task
+def list_activations() -> list[str]:
+    from cdp.activation.config import load_activations
+
+    return [a.name for a in load_activations()]
+
+
+@task(max_active_tis_per_dag=4)
+def activate(name: str) -> dict:
+    from cdp.pipeline import activate as run_activation
+
+    params = get_current_context()["params"]
+    result = run_activation(name, _run_date(params), dry_run=params["dry_run"])
+    print(result.log_line())
+    return {
+        "activation": name,
+        "sent": result.sent,
+        "withheld": len(result.plan.withheld),
+        "rejected": result.rejected,
+        "dry_run": result.dry_run,
+    }
+
+
+def activate_dag():
+    @dag(
+        dag_id="cdp_activate",
+        schedule=[AUDIENCES_READY],
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["cdp", "activation"],
+        doc_md=ACTIVATE_DOC,
+        params={
+            "dt": Param(None, type=["null", "string"], description="Business date YYYY-MM-DD"),
+            "dry_run": Param(False, type="boolean", description="Plan only; send nothing"),
+        },
+    )
+    def cdp_activate():
+        activate.expand(name=list_activations())
+
+    return cdp_activate()
