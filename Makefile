@@ -1,0 +1,62 @@
+# Targets read like the README. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+TOOLS := .cdp/tools
+UV := $(TOOLS)/bin/uv
+UV_VERSION := 0.13.8
+BIN := $(VENV)/bin
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export GX_ANALYTICS_ENABLED := False
+export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
+
+# Demo data: a small brand, a few days.
+DEMO_CUSTOMERS ?= 2000
+DEMO_DAYS ?= 3
+DEMO_START ?= 2026-11-01
+DEMO_LANDING ?= .cdp/landing
+
+.PHONY: help install demo test test-unit test-integration lint lock up down clean warehouse-stop
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --extra dev --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.installed ## install every dependency at the locked versions (fast when done)
+
+demo: install ## generate sample data and run the whole pipeline on the embedded warehouse
+	@if [ ! -f $(DEMO_LANDING)/.generated-$(DEMO_CUSTOMERS)-$(DEMO_DAYS)-$(DEMO_START) ]; then \
+		rm -rf $(DEMO_LANDING); \
+		$(BIN)/cdp generate --out $(DEMO_LANDING) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --start $(DEMO_START) && \
+		touch $(DEMO_LANDING)/.generated-$(DEMO_CUSTOMERS)-$(DEMO_DAYS)-$(DEMO_START); \
+	fi
+	@end=$$(date -d "$(DEMO_START) + $$(( $(DEMO_DAYS) - 1 )) days" +%F); \
+	status=0; $(BIN)/cdp run --landing $(DEMO_LANDING) --start $(DEMO_START) --end $$end || status=$$?; \
+	$(BIN)/cdp warehouse stop >/dev/null; exit $$status
+
+test: install ## run the test suite (unit, integration, end to end)
+	$(BIN)/pytest
+
+test-unit: install ## only the fast unit tests
+	$(BIN)/pytest -m "not integration and not e2e"
+
+lint: install ## ruff (with Airflow rules) and the DAG integrity test
+	$(BIN)/ruff check plugins dags tests
+	$(BIN)/pytest -q tests/dags
+
+lock: | $(UV) ## re-resolve the lock file after changing pyproject.toml
+	$(UV) lock --python $(PYTHON)
+
+warehouse-stop: ## stop the embedded warehouse
+	$(BIN)/cdp warehouse stop
+
+clean: ## stop the warehouse and delete all local state (.cdp)
+	-$(BIN)/cdp warehouse stop
+	rm -rf .cdp dbt_project/target dbt_project/logs

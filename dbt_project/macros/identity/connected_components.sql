@@ -1,0 +1,188 @@
+{#-
+  Connected components of an undirected graph, in SQL, in a number of rounds that
+  grows with log(component size), not with the diameter. No recursive CTE.
+
+  Input: a query with integer columns node_id, linked_node_id. Each row is a link;
+  a row whose linked_node_id is null or equal to node_id only declares a node.
+
+  Algorithm: root hooking + pointer jumping on a contracted graph.
+    labels(node_id, root_node_id)  every node -> the root of its current tree
+    edges(a, b)                    links between two different current roots, a < b
+    Each round:
+      1. hook: every root with a smaller neighbouring root points at the smallest one
+         (hooks = select b, min(a) from edges group by b). Pointers only go down, so
+         the hooks form a forest, never a cycle.
+      2. pointer-jump the hooks (h -> hooks[hooks[h]]) until every hooked root points
+         at a root that did not hook: each pass halves every path, so a forest of
+         depth d needs ceil(log2 d) + 1 passes.
+      3. contract: rewrite edges through the hooks, drop those inside one root, and
+         relabel every node through the hooks.
+    Stop when no edge joins two different roots. A component's final root is its
+    smallest node_id: the smallest node never hooks, so it stays a root, and only
+    one root remains.
+  Each round at least halves the roots on paths; measured: 1 round (+18 jump passes)
+  for a 100,000-node chain with ascending or descending ids, 11 rounds for the same
+  chain with shuffled ids. `max_rounds` caps both the rounds and the jump passes of a
+  round: reaching it raises an error, nothing partial is written.
+
+  Work tables are named <work_prefix>__cc_*; all are dropped before returning except
+  the labels table, which the caller reads and then drops (drop_work_table).
+
+  Returns {labels, node_count, link_count, rounds, jump_passes}.
+-#}
+{% macro connected_components(graph_sql, work_prefix, max_rounds) %}
+    {%- set max_rounds = max_rounds | int -%}
+    {%- set graph = cdp.cc_work_relation(work_prefix, 'graph') -%}
+    {%- set ns = namespace(
+        labels=cdp.cc_work_relation(work_prefix, 'labels_a'),
+        spare_labels=cdp.cc_work_relation(work_prefix, 'labels_b'),
+        edges=cdp.cc_work_relation(work_prefix, 'edges_a'),
+        spare_edges=cdp.cc_work_relation(work_prefix, 'edges_b'),
+        hooks=cdp.cc_work_relation(work_prefix, 'hooks_a'),
+        spare_hooks=cdp.cc_work_relation(work_prefix, 'hooks_b'),
+        rounds=0,
+        jump_passes=0,
+        remaining=0,
+        converged=false
+    ) -%}
+
+    {%- do cdp.create_work_table(graph, graph_sql) -%}
+    {%- do cdp.create_work_table(ns.labels, cdp.cc_initial_labels_sql(graph)) -%}
+    {%- do cdp.create_work_table(ns.edges, cdp.cc_initial_edges_sql(graph)) -%}
+    {%- do cdp.drop_work_table(graph) -%}
+    {%- set node_count = cdp.query_int('select count(*) from ' ~ ns.labels) -%}
+    {%- set link_count = cdp.query_int('select count(*) from ' ~ ns.edges) -%}
+    {%- set ns.remaining = link_count -%}
+
+    {%- for _ in range(max_rounds + 1) if not ns.converged -%}
+        {%- if ns.remaining == 0 -%}
+            {%- set ns.converged = true -%}
+        {%- else -%}
+            {%- if ns.rounds >= max_rounds -%}
+                {%- do cdp.cc_drop_work_tables(work_prefix) -%}
+                {{ exceptions.raise_compiler_error(
+                    "connected components did not converge within identity_max_rounds=" ~ max_rounds
+                    ~ " hooking rounds (" ~ ns.remaining ~ " links between different roots remain);"
+                    ~ " no labels were written") }}
+            {%- endif -%}
+            {%- set ns.rounds = ns.rounds + 1 -%}
+
+            {#- 1. hook every root to its smallest neighbouring root -#}
+            {%- do cdp.create_work_table(ns.hooks, cdp.cc_hooks_sql(ns.edges)) -%}
+
+            {#- 2. pointer-jump the hooks until each points at a root that stays a root -#}
+            {%- set jumping = namespace(done=false, passes=0) -%}
+            {%- for _ in range(max_rounds + 1) if not jumping.done -%}
+                {%- if jumping.passes >= max_rounds -%}
+                    {%- do cdp.cc_drop_work_tables(work_prefix) -%}
+                    {{ exceptions.raise_compiler_error(
+                        "pointer jumping did not settle within identity_max_rounds=" ~ max_rounds
+                        ~ " passes in round " ~ ns.rounds ~ "; no labels were written") }}
+                {%- endif -%}
+                {%- do cdp.create_work_table(ns.spare_hooks, cdp.cc_jump_sql(ns.hooks)) -%}
+                {%- set moved = cdp.query_int('select count(*) from ' ~ ns.spare_hooks ~ ' where moved = 1') -%}
+                {%- set jumping.passes = jumping.passes + 1 -%}
+                {%- set swap = ns.hooks -%}
+                {%- set ns.hooks = ns.spare_hooks -%}
+                {%- set ns.spare_hooks = swap -%}
+                {%- do cdp.drop_work_table(ns.spare_hooks) -%}
+                {%- if moved == 0 -%}
+                    {%- set jumping.done = true -%}
+                {%- endif -%}
+            {%- endfor -%}
+            {%- set ns.jump_passes = ns.jump_passes + jumping.passes -%}
+
+            {#- 3. contract the links and relabel the nodes through the hooks -#}
+            {%- do cdp.create_work_table(ns.spare_edges, cdp.cc_contract_edges_sql(ns.edges, ns.hooks)) -%}
+            {%- do cdp.create_work_table(ns.spare_labels, cdp.cc_relabel_sql(ns.labels, ns.hooks)) -%}
+            {%- do cdp.drop_work_table(ns.edges) -%}
+            {%- do cdp.drop_work_table(ns.labels) -%}
+            {%- do cdp.drop_work_table(ns.hooks) -%}
+            {%- set swap = ns.edges -%}
+            {%- set ns.edges = ns.spare_edges -%}
+            {%- set ns.spare_edges = swap -%}
+            {%- set swap = ns.labels -%}
+            {%- set ns.labels = ns.spare_labels -%}
+            {%- set ns.spare_labels = swap -%}
+            {%- set ns.remaining = cdp.query_int('select count(*) from ' ~ ns.edges) -%}
+        {%- endif -%}
+    {%- endfor -%}
+
+    {%- do cdp.drop_work_table(ns.edges) -%}
+    {{ return({
+        'labels': ns.labels,
+        'node_count': node_count,
+        'link_count': link_count,
+        'rounds': ns.rounds,
+        'jump_passes': ns.jump_passes,
+    }) }}
+{% endmacro %}
+
+{% macro cc_work_relation(work_prefix, suffix) -%}
+    {{ return(work_prefix.incorporate(path={'identifier': work_prefix.identifier ~ '__cc_' ~ suffix}, type='table')) }}
+{%- endmacro %}
+
+{% macro cc_drop_work_tables(work_prefix) -%}
+    {%- for suffix in ['graph', 'labels_a', 'labels_b', 'edges_a', 'edges_b', 'hooks_a', 'hooks_b'] -%}
+        {%- do cdp.drop_work_table(cdp.cc_work_relation(work_prefix, suffix)) -%}
+    {%- endfor -%}
+{%- endmacro %}
+
+{% macro cc_initial_labels_sql(graph) -%}
+    select node_id, node_id as root_node_id
+    from (
+        select node_id from {{ graph }} where node_id is not null
+        union
+        select linked_node_id from {{ graph }} where linked_node_id is not null
+    ) as nodes
+{%- endmacro %}
+
+{% macro cc_initial_edges_sql(graph) -%}
+    select distinct
+        least(node_id, linked_node_id) as a,
+        greatest(node_id, linked_node_id) as b
+    from {{ graph }}
+    where node_id is not null
+        and linked_node_id is not null
+        and node_id <> linked_node_id
+{%- endmacro %}
+
+{% macro cc_hooks_sql(edges) -%}
+    select b as node_id, min(a) as root_node_id
+    from {{ edges }}
+    group by b
+{%- endmacro %}
+
+{% macro cc_jump_sql(hooks) -%}
+    select
+        hook.node_id,
+        coalesce(next_hook.root_node_id, hook.root_node_id) as root_node_id,
+        case when next_hook.node_id is null then 0 else 1 end as moved
+    from {{ hooks }} as hook
+    left join {{ hooks }} as next_hook
+        on next_hook.node_id = hook.root_node_id
+{%- endmacro %}
+
+{% macro cc_contract_edges_sql(edges, hooks) -%}
+    select distinct
+        least(a, b) as a,
+        greatest(a, b) as b
+    from (
+        select
+            coalesce(hook_a.root_node_id, edge.a) as a,
+            coalesce(hook_b.root_node_id, edge.b) as b
+        from {{ edges }} as edge
+        left join {{ hooks }} as hook_a on hook_a.node_id = edge.a
+        left join {{ hooks }} as hook_b on hook_b.node_id = edge.b
+    ) as rewritten
+    where a <> b
+{%- endmacro %}
+
+{% macro cc_relabel_sql(labels, hooks) -%}
+    select
+        label.node_id,
+        coalesce(hook.root_node_id, label.root_node_id) as root_node_id
+    from {{ labels }} as label
+    left join {{ hooks }} as hook
+        on hook.node_id = label.root_node_id
+{%- endmacro %}
