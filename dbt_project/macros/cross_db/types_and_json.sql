@@ -38,3 +38,17 @@
 {% macro postgres__bytewise(expr) -%}
     ({{ expr }} collate "C")
 {%- endmacro %}
+
+{#- A timestamp-with-time-zone as UTC text, independent of the session time zone
+    (for hashing and keys). -#}
+{% macro utc_timestamp_text(expr) -%}
+    {{ return(adapter.dispatch('utc_timestamp_text', 'cdp')(expr)) }}
+{%- endmacro %}
+
+{% macro default__utc_timestamp_text(expr) -%}
+    cast({{ expr }} as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{% macro postgres__utc_timestamp_text(expr) -%}
+    to_char({{ expr }} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+{%- endmacro %}

@@ -187,6 +187,7 @@ def load_drop(conn, landing: LandingZone, source_name: str, dt: date) -> DropRep
         for file in files:
             report.files.append(_stage_file(cur, landing, file, source, staging))
         _publish(cur, source, dt, report, staging)
+        cur.execute(f"drop table {staging}")  # several drops may load in one transaction
     for line in report.log_lines():
         log.info(line)
     return report

@@ -1,0 +1,66 @@
+{#- Every identity value present on every current source record that can link
+    identities. Consent and privacy subjects are not here: they never create
+    identities or links (they are resolved against the finished identity map).
+    Deleted CRM customers are left out: the record no longer exists in the CRM. -#}
+{%- set record_sources = [
+    {'model': 'stg_crm__customers', 'source': 'crm_customers', 'record_id': 'customer_id_raw',
+     'seen_at': 'updated_at', 'where': 'not is_deleted',
+     'identities': [('customer_id', 'crm'), ('email', 'email'), ('phone', 'phone')]},
+    {'model': 'stg_loyalty__members', 'source': 'loyalty_members', 'record_id': 'loyalty_id_raw',
+     'seen_at': 'updated_at', 'where': none,
+     'identities': [('loyalty_id', 'loyalty'), ('customer_id', 'crm'), ('email', 'email'), ('phone', 'phone')]},
+    {'model': 'stg_pos__transactions', 'source': 'pos_transactions', 'record_id': 'transaction_id',
+     'seen_at': 'transacted_at', 'where': none,
+     'identities': [('loyalty_id', 'loyalty'), ('receipt_email', 'email')]},
+    {'model': 'stg_ecommerce__orders', 'source': 'ecommerce_orders', 'record_id': 'order_id',
+     'seen_at': 'ordered_at', 'where': none,
+     'identities': [('customer_id', 'crm'), ('email', 'email'), ('phone', 'phone'), ('ecid', 'ecid')]},
+    {'model': 'stg_web__events', 'source': 'web_events', 'record_id': 'event_id',
+     'seen_at': 'occurred_at', 'where': none,
+     'identities': [('ecid', 'ecid'), ('customer_id', 'crm'), ('email', 'email')]},
+] -%}
+
+with
+
+{% for spec in record_sources %}
+{{ spec.source }} as (
+
+    {%- for column, namespace in spec.identities %}
+    select
+        '{{ spec.source }}' as source_name,
+        {{ spec.record_id }} as record_id,
+        '{{ column }}' as source_column,
+        '{{ namespace }}' as namespace,
+        {{ column }} as identity_value,
+        {{ column }}_rejection as rejection_reason,
+        case
+            when {{ column }}_rejection is not null
+                then {{ cdp.rejected_identity_value("'" ~ namespace ~ "'", column ~ '_raw') }}
+        end as rejected_value,
+        {{ spec.seen_at }} as seen_at
+    from {{ ref(spec.model) }}
+    where ({{ column }} is not null or {{ column }}_rejection is not null)
+        {%- if spec.where %}
+        and {{ spec.where }}
+        {%- endif %}
+    {%- if not loop.last %}
+
+    union all
+    {%- endif %}
+    {%- endfor %}
+
+),
+{% endfor %}
+
+unioned as (
+
+    {%- for spec in record_sources %}
+    select * from {{ spec.source }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+
+)
+
+select * from unioned

@@ -1,0 +1,45 @@
+with
+
+source as (
+
+    select * from {{ source('pos', 'pos_transactions') }}
+    where _dt <= {{ cdp.run_date_literal() }}
+
+),
+
+landings as (
+
+    select
+        *,
+        row_number() over (
+            partition by transaction_id
+            order by _dt desc, _file desc, _line desc
+        ) as landing_rank
+    from source
+
+),
+
+latest as (
+
+    select * from landings
+    where landing_rank = 1
+
+)
+
+select
+    latest.transaction_id,
+    latest.store_id,
+    {{ cdp.identifier_columns('loyalty_ids', 'loyalty_id', 'latest.loyalty_id') | indent(4) }},
+    {{ cdp.identifier_columns('email_ids', 'receipt_email', 'latest.receipt_email') | indent(4) }},
+    latest.transacted_at,
+    latest.item_count,
+    latest.total_amount,
+    upper(nullif(trim(latest.currency), '')) as currency,
+    coalesce(latest.total_amount < 0, false) as is_return,
+    latest._dt as source_dt,
+    latest._file as source_file,
+    latest._line as source_line
+
+from latest
+{{ cdp.join_identifier('loyalty_ids', "'loyalty'", 'latest.loyalty_id') }}
+{{ cdp.join_identifier('email_ids', "'email'", 'latest.receipt_email') }}

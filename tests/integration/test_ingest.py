@@ -1,0 +1,373 @@
+"""Loading drops into the real Postgres: quarantine reasons, rejected files, idempotency, S3."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from cdp.ingest.loader import DropIncomplete, load_drop
+from cdp.landing import LandingZone
+
+pytestmark = pytest.mark.integration
+DT = date(2026, 11, 1)
+
+CRM_HEADER = "customer_id,email,phone,first_name,birth_date,gender,country,updated_at,is_deleted"
+CRM_GOOD = "C-1,a@b.com,+33612345678,Ana,1980-01-02,F,FR,2026-11-01T10:00:00Z,false"
+POS_HEADER = "transaction_id,store_id,loyalty_id,transacted_at,item_count,total_amount,currency"
+POS_GOOD = "T-1,S-001,L-1,2026-11-01T12:00:00+01:00,2,59.90,EUR"
+WEB_GOOD = '{"event_id":"e1","event_type":"login","occurred_at":"2026-11-01T10:00:00Z","ecid":"d1"}'
+ORDER_GOOD = (
+    '{"order_id":"O-1","customer_id":"C-1","email":"a@b.com","ordered_at":"2026-11-01T09:00:00Z",'
+    '"status":"placed","total_amount":10.5,"items":[{"sku":"K","quantity":1}],"shipping_address":{"country":"FR"}}'
+)
+CONSENT_HEADER = "subject_type,subject_value,purpose,status,collected_at,source"
+
+# One defect per case: (source, file name, content, expected column, expected reason). The
+# good row next to each defect must still load.
+ROW_DEFECTS = [
+    (
+        "crm_customers",
+        "a.csv",
+        f"{CRM_HEADER}\n{CRM_GOOD}\n,x@y.z,,,,,,2026-11-01,",
+        "customer_id",
+        "missing required value",
+    ),
+    ("crm_customers", "a.csv", f"{CRM_HEADER}\n{CRM_GOOD}\nC-2,,,,,,,2024-13-45T99:00,", "updated_at", "ISO-8601"),
+    ("crm_customers", "a.csv", f"{CRM_HEADER}\n{CRM_GOOD}\nC-2,,,,,,,,", "updated_at", "missing required value"),
+    (
+        "crm_customers",
+        "a.csv",
+        f"{CRM_HEADER}\n{CRM_GOOD}\nC-2,,,,1999-02-30,,,2026-11-01,",
+        "birth_date",
+        "not a date",
+    ),
+    (
+        "crm_customers",
+        "a.csv",
+        f"{CRM_HEADER}\n{CRM_GOOD}\nC-2,,,,01/02/1980,,,2026-11-01,",
+        "birth_date",
+        "not a date",
+    ),
+    ("crm_customers", "a.csv", f"{CRM_HEADER}\n{CRM_GOOD}\nC-2,,,,,Q,,2026-11-01,", "gender", "not allowed"),
+    ("crm_customers", "a.csv", f"{CRM_HEADER}\n{CRM_GOOD}\nC-2,,,,,,,2026-11-01,yes", "is_deleted", "not a boolean"),
+    (
+        "crm_customers",
+        "a.csv",
+        f"{CRM_HEADER}\n{CRM_GOOD}\nC-2,,,,,,,2026-11-01,false,extra",
+        None,
+        "expected 9 fields",
+    ),
+    ("crm_customers", "a.csv", f"{CRM_HEADER}\n{CRM_GOOD}\nC-2,,,,,,,Nov 1 2026,false", "updated_at", "ISO-8601"),
+    (
+        "loyalty_members",
+        "l.csv",
+        "loyalty_id,tier,updated_at\nL-1,gold,2026-11-01\nL-2,diamond,2026-11-01",
+        "tier",
+        "not allowed",
+    ),
+    (
+        "loyalty_members",
+        "l.csv",
+        "loyalty_id,points_balance,updated_at\nL-1,10,2026-11-01\nL-2,12.5,2026-11-01",
+        "points_balance",
+        "not an integer",
+    ),
+    (
+        "loyalty_members",
+        "l.csv",
+        "loyalty_id,points_balance,updated_at\nL-1,10,2026-11-01\nL-2,99999999999999999999,2026-11-01",
+        "points_balance",
+        "not an integer",
+    ),
+    (
+        "pos_transactions",
+        "p.csv",
+        f'{POS_HEADER}\n{POS_GOOD}\nT-2,S-001,,2026-11-01T12:00:00Z,1,"12,50",EUR',
+        "total_amount",
+        "decimal",
+    ),
+    (
+        "pos_transactions",
+        "p.csv",
+        f"{POS_HEADER}\n{POS_GOOD}\nT-2,S-001,,2026-11-01T12:00:00Z,1,abc,EUR",
+        "total_amount",
+        "decimal",
+    ),
+    (
+        "pos_transactions",
+        "p.csv",
+        f"{POS_HEADER}\n{POS_GOOD}\nT-2,S-001,,2026-11-01T12:00:00Z,1,NaN,EUR",
+        "total_amount",
+        "decimal",
+    ),
+    (
+        "pos_transactions",
+        "p.csv",
+        f"{POS_HEADER}\n{POS_GOOD}\nT-2,,,2026-11-01T12:00:00Z,1,1.00,EUR",
+        "store_id",
+        "missing required value",
+    ),
+    (
+        "pos_transactions",
+        "p.csv",
+        f"{POS_HEADER}\n{POS_GOOD}\nT-2,S-1,,2026-11-01T25:00:00Z,1,1.00,EUR",
+        "transacted_at",
+        "ISO-8601",
+    ),
+    ("web_events", "w.jsonl", f"{WEB_GOOD}\n{{not json", None, "invalid JSON"),
+    ("web_events", "w.jsonl", f"{WEB_GOOD}\n[1,2]", None, "not a JSON object"),
+    (
+        "web_events",
+        "w.jsonl",
+        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"teleport","occurred_at":"2026-11-01","ecid":"d"}}',
+        "event_type",
+        "not allowed",
+    ),
+    (
+        "web_events",
+        "w.jsonl",
+        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01"}}',
+        "ecid",
+        "missing required value",
+    ),
+    (
+        "web_events",
+        "w.jsonl",
+        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":{{"a":1}}}}',
+        "ecid",
+        "nested value",
+    ),
+    (
+        "web_events",
+        "w.jsonl",
+        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":"d","properties":"x"}}',
+        "properties",
+        "JSON object",
+    ),
+    (
+        "ecommerce_orders",
+        "o.jsonl",
+        f'{ORDER_GOOD}\n{{"order_id":"O-2","ordered_at":"2026-11-01","status":"lost"}}',
+        "status",
+        "not allowed",
+    ),
+    (
+        "ecommerce_orders",
+        "o.jsonl",
+        f'{ORDER_GOOD}\n{{"order_id":"O-2","ordered_at":"2026-11-01","status":"placed","total_amount":"1,5"}}',
+        "total_amount",
+        "decimal",
+    ),
+    (
+        "consent_events",
+        "c.csv",
+        f"{CONSENT_HEADER}\nemail,a@b.com,email_marketing,granted,2026-11-01,store\nfax,1,email_marketing,granted,2026-11-01,store",
+        "subject_type",
+        "not allowed",
+    ),
+    (
+        "consent_events",
+        "c.csv",
+        f"{CONSENT_HEADER}\nemail,a@b.com,email_marketing,granted,2026-11-01,store\nemail,a@b.com,telepathy,granted,2026-11-01,store",
+        "purpose",
+        "not allowed",
+    ),
+    (
+        "privacy_requests",
+        "r.csv",
+        "request_id,request_type,subject_type,subject_value\nR-1,delete,email,a@b.com\nR-2,forget,email,a@b.com",
+        "request_type",
+        "not allowed",
+    ),
+]
+
+
+def write_drop(root: Path, source: str, files: dict[str, bytes], dt: date = DT, complete: bool = True) -> None:
+    folder = root / source / f"dt={dt.isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    if complete:
+        (folder / "_SUCCESS").touch()
+
+
+def quarantined(db, source):
+    with db.cursor() as cur:
+        cur.execute(
+            "select line, column_name, reason from ingest.quarantined_rows where source = %s order by line", (source,)
+        )
+        return cur.fetchall()
+
+
+def count(db, sql, params=()):
+    with db.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchone()[0]
+
+
+@pytest.mark.parametrize(("source", "name", "content", "column", "reason"), ROW_DEFECTS)
+def test_bad_row_is_quarantined_with_its_reason_and_the_good_row_loads(
+    db, tmp_path, source, name, content, column, reason
+):
+    write_drop(tmp_path, source, {name: content.encode()})
+    report = load_drop(db, LandingZone.from_uri(str(tmp_path)), source, DT)
+    db.commit()
+    assert (report.rows_read, report.rows_loaded, report.rows_quarantined) == (2, 1, 1)
+    ((line, bad_column, bad_reason),) = quarantined(db, source)
+    assert line == 3 if name.endswith(".csv") else line == 2
+    assert bad_column == column
+    assert reason in bad_reason
+    assert count(db, f'select count(*) from raw."{source}"') == 1
+
+
+def test_rejected_files_do_not_stop_the_rest_of_the_drop(db, tmp_path):
+    write_drop(
+        tmp_path,
+        "crm_customers",
+        {
+            "good.csv": f"{CRM_HEADER}\n{CRM_GOOD}\n".encode(),
+            "empty.csv": b"",
+            "latin1.csv": f"{CRM_HEADER}\nC-9,zoë@b.com,,,,,,2026-11-01,\n".encode("latin-1"),
+            "cut.csv.gz": gzip.compress(f"{CRM_HEADER}\n{CRM_GOOD}\n".encode() * 200)[:60],
+            "nokey.csv": b"email,updated_at\na@b.com,2026-11-01\n",
+        },
+    )
+    report = load_drop(db, LandingZone.from_uri(str(tmp_path)), "crm_customers", DT)
+    db.commit()
+    reasons = {f.file: f.rejected_reason for f in report.files}
+    assert reasons["good.csv"] is None
+    assert reasons["empty.csv"] == "empty file"
+    assert "UTF-8" in reasons["latin1.csv"]
+    assert "gzip" in reasons["cut.csv.gz"]
+    assert "customer_id" in reasons["nokey.csv"]
+    assert count(db, "select count(*) from raw.crm_customers") == 1
+    assert count(db, "select count(*) from ingest.load_report where rejected_reason is not null") == 4
+
+
+def test_rows_carry_lineage_and_unknown_columns(db, tmp_path):
+    write_drop(
+        tmp_path,
+        "pos_transactions",
+        {"p.csv.gz": gzip.compress(f"{POS_HEADER},store_region\n{POS_GOOD},north\n".encode())},
+    )
+    report = load_drop(db, LandingZone.from_uri(str(tmp_path)), "pos_transactions", DT)
+    db.commit()
+    with db.cursor() as cur:
+        cur.execute("select total_amount, transacted_at, _dt, _file, _line, _load_id, _extra from raw.pos_transactions")
+        amount, at, dt, file, line, load_id, extra = cur.fetchone()
+    assert str(amount) == "59.90" and at.isoformat() == "2026-11-01T11:00:00+00:00"
+    assert (dt, line, load_id, extra) == (DT, 2, report.load_id, {"store_region": "north"})
+    assert file.endswith("pos_transactions/dt=2026-11-01/p.csv.gz")
+
+
+def test_hostile_strings_load_as_data(db, tmp_path):
+    hostile = [
+        "Robert'); DROP TABLE raw.crm_customers;--",
+        'quote "inside"',
+        "x" * 100_000,
+        "emoji 🎉",
+        "עברית RTL",
+        "back\\slash\ttab",
+    ]
+    rows = "\n".join(f'C-{i},,,"{v.replace(chr(34), chr(34) * 2)}",,,,2026-11-01,' for i, v in enumerate(hostile))
+    write_drop(tmp_path, "crm_customers", {"h.csv": f"{CRM_HEADER}\n{rows}\n".encode()})
+    load_drop(db, LandingZone.from_uri(str(tmp_path)), "crm_customers", DT)
+    db.commit()
+    with db.cursor() as cur:
+        cur.execute("select first_name from raw.crm_customers order by _line")
+        assert [r[0] for r in cur.fetchall()] == hostile
+
+
+def test_rerun_and_redelivery_replace_the_day_never_duplicate(db, tmp_path):
+    landing = LandingZone.from_uri(str(tmp_path))
+    write_drop(tmp_path, "crm_customers", {"a.csv": f"{CRM_HEADER}\n{CRM_GOOD}\nC-2,,,,,,,bad,\n".encode()})
+    write_drop(
+        tmp_path, "crm_customers", {"a.csv": f"{CRM_HEADER}\nC-7,,,,,,,2026-11-02,\n".encode()}, dt=date(2026, 11, 2)
+    )
+    for _ in range(2):
+        load_drop(db, landing, "crm_customers", DT)
+        load_drop(db, landing, "crm_customers", date(2026, 11, 2))
+        db.commit()
+    snapshot = "select customer_id, _dt, _line, _load_id from raw.crm_customers order by 1"
+    with db.cursor() as cur:
+        cur.execute(snapshot)
+        first = cur.fetchall()
+    assert [r[0] for r in first] == ["C-1", "C-7"]
+    assert count(db, "select count(*) from ingest.quarantined_rows") == 1
+    # Re-delivery of day one with an extra file: that day is replaced, day two untouched.
+    write_drop(tmp_path, "crm_customers", {"b.csv": f"{CRM_HEADER}\nC-3,,,,,,,2026-11-01,\n".encode()})
+    report = load_drop(db, landing, "crm_customers", DT)
+    db.commit()
+    with db.cursor() as cur:
+        cur.execute(snapshot)
+        assert [r[0] for r in cur.fetchall()] == ["C-1", "C-3", "C-7"]
+    assert report.load_id != first[0][3]
+    assert count(db, "select count(*) from ingest.load_report where dt = %s", (DT,)) == 2
+
+
+def test_incomplete_drop_is_not_loaded(db, tmp_path):
+    write_drop(tmp_path, "crm_customers", {"a.csv": f"{CRM_HEADER}\n{CRM_GOOD}\n".encode()}, complete=False)
+    with pytest.raises(DropIncomplete, match="crm_customers dt=2026-11-01"):
+        load_drop(db, LandingZone.from_uri(str(tmp_path)), "crm_customers", DT)
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """moto in server mode: a real S3 HTTP endpoint on loopback, not in-process patching."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    yield endpoint
+    server.terminate()
+    server.wait(10)
+
+
+def test_loads_from_s3(db, s3_endpoint, monkeypatch, tmp_path):
+    import boto3
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    s3.create_bucket(Bucket="landing")
+    prefix = "brand/landing/web_events/dt=2026-11-01"
+    s3.put_object(
+        Bucket="landing", Key=f"{prefix}/part-0.jsonl.gz", Body=gzip.compress(f"{WEB_GOOD}\n{{bad\n".encode())
+    )
+    landing = LandingZone.from_uri("s3://landing/brand/landing")
+    with pytest.raises(DropIncomplete):
+        load_drop(db, landing, "web_events", DT)
+    db.rollback()
+    s3.put_object(Bucket="landing", Key=f"{prefix}/_SUCCESS", Body=b"")
+    assert landing.sources_present() == ["web_events"]
+    report = load_drop(db, landing, "web_events", DT)
+    db.commit()
+    assert (report.rows_loaded, report.rows_quarantined) == (1, 1)
+    assert (
+        count(
+            db,
+            "select count(*) from raw.web_events where _file = %s",
+            ("s3://landing/brand/landing/web_events/dt=2026-11-01/part-0.jsonl.gz",),
+        )
+        == 1
+    )

@@ -1,0 +1,94 @@
+"""Reading landing files: header matching, unknown columns, whole-file rejections, JSONL defects."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+
+import pytest
+from cdp.contracts import SOURCES
+from cdp.ingest.reader import FileRejected, read_records
+from cdp.landing import LandingFile
+
+
+def records(name: str, data: bytes, source: str):
+    file = LandingFile(name=name, uri=f"/landing/{name}", size=len(data))
+    return list(read_records(io.BytesIO(data), file, SOURCES[source]))
+
+
+def test_csv_columns_matched_by_name_in_any_order_and_unknown_columns_kept():
+    data = b"updated_at,favourite_colour,customer_id,email\n2026-11-01T10:00:00Z,blue,C-1,a@b.com\n"
+    (record,) = records("c.csv", data, "crm_customers")
+    assert record.values["customer_id"] == "C-1"
+    assert record.values["email"] == "a@b.com"
+    assert record.values["phone"] is None  # absent optional column
+    assert record.extra == {"favourite_colour": "blue"}
+    assert record.line == 2 and record.error is None
+
+
+def test_csv_line_numbers_follow_multiline_quoted_fields():
+    data = b'customer_id,updated_at,address_line1\nC-1,2026-11-01,"1 Main St\nFlat 2"\nC-2,2026-11-01,x\n'
+    first, second = records("c.csv", data, "crm_customers")
+    assert (first.line, second.line) == (2, 4)
+    assert first.values["address_line1"] == "1 Main St\nFlat 2"
+
+
+def test_csv_row_with_wrong_field_count_is_flagged_not_fatal():
+    data = b"customer_id,updated_at\nC-1,2026-11-01,extra\nC-2,2026-11-01\n"
+    bad, good = records("c.csv", data, "crm_customers")
+    assert bad.error == "expected 2 fields, found 3"
+    assert good.error is None
+
+
+def test_gzip_csv_with_byte_order_mark_reads():
+    data = gzip.compress("\ufeffcustomer_id,updated_at\nC-1,2026-11-01\n".encode())
+    (record,) = records("c.csv.gz", data, "crm_customers")
+    assert record.values["customer_id"] == "C-1"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("empty.csv", b"", "empty file"),
+        ("blank.csv", b"\n\n", "empty file"),
+        ("latin1.csv", "customer_id,updated_at\nC-1,Zoë\n".encode("latin-1"), "not valid UTF-8"),
+        ("cut.csv.gz", gzip.compress(b"customer_id,updated_at\n" * 500)[:40], "truncated gzip"),
+        ("nogzip.csv.gz", b"customer_id,updated_at\n", "gzip"),
+        ("missing.csv", b"email,updated_at\nx@y.z,2026-11-01\n", "missing required column(s): customer_id"),
+        ("dupe.csv", b"customer_id,customer_id,updated_at\n", "duplicate columns"),
+        ("wrong.jsonl", b'{"customer_id": "C-1"}\n', "delivered as csv"),
+        ("notes.txt", b"hello", "unsupported file type"),
+    ],
+)
+def test_whole_file_defects_reject_the_file(name, data, reason):
+    with pytest.raises(FileRejected, match=re.escape(reason)):
+        records(name, data, "crm_customers")
+
+
+def test_jsonl_defects_travel_with_the_record():
+    data = (
+        b'{"event_id": "e1", "event_type": "login", "occurred_at": "2026-11-01T10:00:00Z", "ecid": "d1",'
+        b' "properties": {"url": "/"}, "new_field": 1}\n'
+        b"{not json\n"
+        b"[1, 2]\n"
+        b'{"event_id": "e3", "event_type": "search", "occurred_at": "2026-11-01", "ecid": {"nested": true}}\n'
+    )
+    good, not_json, not_object, nested = records("e.jsonl", data, "web_events")
+    assert good.error is None and good.extra == {"new_field": 1}
+    assert good.values["properties"] == '{"url":"/"}'
+    assert not_json.error.startswith("invalid JSON") and not_json.line == 2
+    assert not_object.error == "not a JSON object"
+    assert (nested.error_column, nested.error) == ("ecid", "nested value where string expected")
+
+
+def test_jsonl_numbers_and_booleans_keep_their_json_spelling():
+    data = b'{"order_id": "O-1", "ordered_at": "2026-11-01", "status": "placed", "total_amount": 59.90}\n'
+    (record,) = records("o.jsonl", data, "ecommerce_orders")
+    assert record.values["total_amount"] == "59.9"
+
+
+def test_nul_character_is_flagged():
+    data = b"customer_id,updated_at,first_name\nC-1,2026-11-01,a\x00b\n"
+    (record,) = records("c.csv", data, "crm_customers")
+    assert (record.error_column, record.error) == ("first_name", "contains a NUL character")
