@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -10,6 +12,13 @@ import pytest
 from cdp.warehouse.embedded import EmbeddedWarehouse
 
 REPO = Path(__file__).resolve().parents[1]
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="cdp-airflow-home-")
+
+# Airflow reads these at import: a private home (SQLite metadata), no examples, our DAGs.
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 
 
 @pytest.fixture(scope="session")

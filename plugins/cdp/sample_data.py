@@ -496,6 +496,7 @@ class _People:
         self.salt = (seed * 2654435761) % (1 << 40)
         self.loyalty_salt = seed * 7919 % 100_000_000
         self.base = n
+        self.today = start.start // 86_400  # days since 1970 of the first day
         rng = _rng(seed, 0, 100)
         self._stores(rng)
         created = start.start - rng.integers(86_400, 8 * 365 * 86_400, size=n, dtype=np.int64)
@@ -535,7 +536,7 @@ class _People:
             "last": rng.integers(0, POOL_LAST, size=n, dtype=np.int32),
             "street": rng.integers(0, POOL_STREET, size=n, dtype=np.int32),
             "place": rng.integers(0, POOL_PLACE, size=n, dtype=np.int32),
-            "birth": rng.integers(-20_000, 2_500, size=n).astype("datetime64[D]"),  # 1915..1976+18y
+            "birth": (self.today - rng.integers(18 * 365, 85 * 365, size=n)).astype("datetime64[D]"),
             "created": created,
             "email_owner": np.arange(first_index, first_index + n, dtype=np.int64),
             "email_style": rng.integers(0, 5, size=n, dtype=np.int8),
@@ -814,10 +815,6 @@ class _Drop:
         self.stats.rows_per_drop[self.prefix] = self.rows
 
 
-def _defects_in(bad: dict[int, tuple], lo: int, hi: int) -> list[tuple[int, tuple]]:
-    return [(i, bad[i]) for i in range(lo, hi) if i in bad] if len(bad) < hi - lo else []
-
-
 def _apply_csv_defects(rows: list, bad: dict[int, tuple[int, str, str, str]], lo: int, hi: int) -> list:
     """Replace one value in each broken row; returns (index, column, defect) for the sink."""
     found = []
@@ -972,7 +969,7 @@ def _write_pos(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: 
         bad[i] = (cols.index("total_amount"), "total_amount", text, "not a decimal")
 
     def make_rows(lo: int, hi: int) -> tuple[list, list]:
-        p, s = person[lo:hi], store[lo:hi]
+        s = store[lo:hi]
         loyalty = people.loyalty_ids(p_safe[lo:hi])
         emails = _render_emails(people.emails(p_safe[lo:hi]), email_codes[lo:hi], picks[lo:hi])
         rows = list(
@@ -991,7 +988,6 @@ def _write_pos(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: 
         defects = _apply_csv_defects(rows, bad, lo, hi)
         regions = [people.store_region[x] for x in s.tolist()]
         rows[:] = [(*r[:2], reg, *r[2:]) for r, reg in zip(rows, regions, strict=True)]
-        del p
         return rows, defects
 
     drop.write_table(n, make_rows, header=header, compressed=day.index % 2 == 1)
@@ -1138,13 +1134,12 @@ def _write_orders(
     lines = []
     bad_new = set(_pick(rng, n, _n_malformed(len(rows))).tolist())
     defects = []
-    for at, record in rows:
+    for _, record in rows:
         order_no = int(record["order_id"].rsplit("-", 1)[1]) - 1
         if record["status"] == "placed" and record["order_id"].startswith(f"O-{day.stamp}") and order_no in bad_new:
             defects.append((len(lines), "ordered_at", "bad timestamp"))
             record = dict(record, ordered_at=BAD_TIMESTAMP)
         lines.append(_dumps(record))
-    del at
 
     def make_rows(lo: int, hi: int) -> tuple[list, list]:
         return lines[lo:hi], [d for d in defects if lo <= d[0] < hi]
@@ -1153,8 +1148,13 @@ def _write_orders(
 
 
 EVENT_TYPES = SOURCES["web_events"].column("event_type").allowed
-(EV_PAGE, EV_PRODUCT, EV_CART, EV_CHECKOUT, EV_SEARCH, EV_LOGIN, EV_NEWSLETTER) = range(7)
-EVENT_MIX = (0.45, 0.30, 0.09, 0.04, 0.11, 0.0, 0.01)  # logins are placed, not drawn
+EV_PAGE, EV_PRODUCT, EV_CART, EV_CHECKOUT, EV_SEARCH, EV_LOGIN, EV_NEWSLETTER = (
+    EVENT_TYPES.index(t)
+    for t in ("page_view", "product_view", "add_to_cart", "checkout_start", "search", "login", "newsletter_signup")
+)
+# Drawn event types by code; logins are placed in the session, not drawn.
+_EVENT_SHARES = {EV_PAGE: 0.45, EV_PRODUCT: 0.30, EV_CART: 0.09, EV_CHECKOUT: 0.04, EV_SEARCH: 0.11, EV_NEWSLETTER: 0.01}
+EVENT_MIX = tuple(_EVENT_SHARES.get(i, 0.0) for i in range(len(EVENT_TYPES)))
 
 
 def _write_web(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: np.random.Generator,
@@ -1209,7 +1209,7 @@ def _write_web(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: 
     page = rng.integers(0, len(PAGES), E)
 
     # Session-level strings, formatted once.
-    sess_ecid = _ecids(np.where(kind == ECID_ANONYMOUS, key, p_safe), kind, people.salt)
+    sess_ecid = _ecids(np.where(known & (kind != ECID_KIOSK), p_safe, key), kind, people.salt)
     sess_cid = _customer_ids(p_safe)
     newsletter_sessions = np.unique(sess[etype == EV_NEWSLETTER])
     sess_email: dict[int, str] = {}
@@ -1238,8 +1238,8 @@ def _write_web(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: 
         stamps = _format_ts(day, occurred[ev], country[sess[ev]], styles[sess[ev]], millis[ev])
         ids = _uuids(rng, hi - lo)
         lines = []
-        for j, (e, s, t, ty, li, k, q, pg) in enumerate(
-            zip(ev.tolist(), s_list, stamps, etype[ev].tolist(), logged_in[ev].tolist(), sku[ev].tolist(),
+        for j, (s, t, ty, li, k, q, pg) in enumerate(
+            zip(s_list, stamps, etype[ev].tolist(), logged_in[ev].tolist(), sku[ev].tolist(),
                 query[ev].tolist(), page[ev].tolist(), strict=True)
         ):  # fmt: skip
             base = site[country[s]]
@@ -1266,7 +1266,6 @@ def _write_web(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: 
                 "properties": props,
             }
             lines.append(_dumps(event))
-            del e
         return lines
 
     carried: list[str] = []  # duplicates re-sent in the next file
@@ -1295,115 +1294,105 @@ def _write_web(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: 
 
 
 CONSENT_SOURCES = ("preference_center", "unsubscribe_link", "store", "call_center")
-GRANT_RATE = (0.55, 0.30, 0.60, 0.40)  # per purpose, in PURPOSES order
-SUBJ_CUSTOMER, SUBJ_EMAIL, SUBJ_PHONE = 0, 1, 2
+SRC_PREFERENCE_CENTER, SRC_UNSUBSCRIBE, SRC_STORE, SRC_CALL_CENTER = range(4)
+EMAIL_MKT, SMS_MKT, PERSONALIZATION, AD_TARGETING = (
+    PURPOSES.index(p) for p in ("email_marketing", "sms_marketing", "personalization", "ad_targeting")
+)
+GRANT_RATE = np.array([{EMAIL_MKT: 0.55, SMS_MKT: 0.30, PERSONALIZATION: 0.60, AD_TARGETING: 0.40}[i]
+                       for i in range(len(PURPOSES))])  # fmt: skip
+SUBJECT_TEXT = ("customer_id", "email", "phone")
+SUBJ_CUSTOMER, SUBJ_EMAIL, SUBJ_PHONE = range(3)
 
 
-@dataclass
 class _ConsentRows:
-    person: list[np.ndarray] = field(default_factory=list)
-    subject: list[np.ndarray] = field(default_factory=list)
-    purpose: list[np.ndarray] = field(default_factory=list)
-    granted: list[np.ndarray] = field(default_factory=list)
-    at: list[np.ndarray] = field(default_factory=list)
-    source: list[np.ndarray] = field(default_factory=list)
+    """Consent choices collected as arrays: (person, subject type, purpose, granted, instant, source)."""
+
+    NAMES = ("person", "subject", "purpose", "granted", "at", "source")
+
+    def __init__(self) -> None:
+        self.parts: list[list[np.ndarray]] = []
 
     def add(self, person, subject, purpose, granted, at, source) -> None:
         n = np.size(person)
-        for name, v in zip(
-            ("person", "subject", "purpose", "granted", "at", "source"),
-            (person, subject, purpose, granted, at, source),
-            strict=True,
-        ):
-            getattr(self, name).append(np.broadcast_to(np.asarray(v), (n,)).astype(np.int64))
+        values = (person, subject, purpose, granted, at, source)
+        self.parts.append([np.broadcast_to(np.asarray(v), (n,)).astype(np.int64) for v in values])
 
-    def arrays(self) -> tuple[np.ndarray, ...]:
-        return tuple(np.concatenate(getattr(self, n)) if getattr(self, n) else np.empty(0, np.int64)
-                     for n in ("person", "subject", "purpose", "granted", "at", "source"))  # fmt: skip
+    def add_ties(self, rng: np.random.Generator, person, subject, purpose, granted, at) -> None:
+        """Both choices of a contradiction at one instant: half on the same identity, half on another one."""
+        n = np.size(person)
+        granted = np.asarray(granted, dtype=np.int64)
+        same = np.arange(n) < (n + 1) // 2
+        other = np.where(same, subject, (np.asarray(subject) + 1 + rng.integers(0, 2, n)) % 3)
+        self.add(person, subject, purpose, granted, at, SRC_PREFERENCE_CENTER)
+        self.add(person, other, purpose, 1 - granted, at, np.where(same, SRC_CALL_CENTER, SRC_STORE))
 
-
-def _consent_ties(rows: _ConsentRows, rng: np.random.Generator, person, subject, purpose, granted, at) -> None:
-    """Contradicting choices at the same instant: the first half on the same identity, the rest on another."""
-    n = np.size(person)
-    same = np.arange(n) < (n + 1) // 2
-    other = np.where(same, subject, (subject + 1 + rng.integers(0, 2, n)) % 3)
-    rows.add(person, other, purpose, 1 - granted, at, np.where(same, 3, 0))
+    def arrays(self) -> list[np.ndarray]:
+        return [np.concatenate([p[i] for p in self.parts]) for i in range(len(self.NAMES))]
 
 
-def _write_consent(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: np.random.Generator) -> None:
-    rows = _ConsentRows()
-    if day.index == 0:
-        alive = people.alive()
-        who = alive[rng.random(alive.size) < CONSENT_INITIAL_SHARE]
-        m = who.size
-        subject = rng.choice(3, size=m, p=(0.5, 0.35, 0.15))
-        source = rng.choice([0, 2, 3], size=m, p=(0.6, 0.25, 0.15))
-        at = day.times(rng, m)
-        answered = np.where((rng.random(m) < 0.8)[:, None], True, rng.random((m, 4)) < 0.6)
-        answered[np.arange(m), rng.integers(0, 4, m)] = True
-        granted = rng.random((m, 4)) < np.array(GRANT_RATE)
-        r, p = np.nonzero(answered)
-        rows.add(who[r], subject[r], p, granted[r, p], at[r], source[r])
-        # Later the same day some unsubscribe from a campaign email: another identity, a later time.
-        unsub = rng.random(m) < 0.12
-        rows.add(who[unsub], SUBJ_EMAIL, 0, 0, at[unsub] + rng.integers(600, 3 * 3600, unsub.sum()), 1)
-        # Some agree to texts at the till, on their phone number, before or after the web form.
-        store = rng.random(m) < 0.05
-        rows.add(who[store], SUBJ_PHONE, 1, 1, day.times(rng, int(store.sum())), 2)
-        ties = _pick(rng, m, max(2, m // 2000))
-        tp = np.array([rng.choice(np.flatnonzero(answered[t])) for t in ties.tolist()], dtype=np.int64)
-        _consent_ties(rows, rng, who[ties], subject[ties], tp, granted[ties, tp], at[ties])
-    else:
-        alive = people.alive()
-        k = min(alive.size, max(3, round(people.base * DAILY_CONSENT_CHANGE_SHARE)))
-        who = alive[_pick(rng, alive.size, k)]
-        what = rng.choice(4, size=k, p=(0.4, 0.4, 0.1, 0.1))
-        what[0] = 0  # every day has at least one unsubscribe
-        at = day.times(rng, k)
-        # Paper forms from the stores are keyed in days later: collected before dt.
-        at = np.where((what == 2) & (rng.random(k) < 0.5), at - rng.integers(1, 4, k) * 86_400, at)
-        u = what == 0
-        rows.add(who[u], SUBJ_EMAIL, 0, 0, at[u], 1)
-        pc = np.flatnonzero(what == 1)
-        for i in pc.tolist():
-            purposes = np.flatnonzero(rng.random(4) < 0.5)
-            if purposes.size == 0:
-                purposes = rng.integers(0, 4, 1)
-            rows.add(np.full(purposes.size, who[i]), rng.integers(0, 2), purposes,
-                     rng.random(purposes.size) < 0.5, at[i], 0)  # fmt: skip
-        st = what == 2
-        rows.add(who[st], SUBJ_PHONE, 1, rng.random(int(st.sum())) < 0.7, at[st], 2)
-        cc = what == 3
-        rows.add(who[cc], SUBJ_PHONE, 3, 0, at[cc], 3)
-        fresh = changes.new[rng.random(changes.new.size) < CONSENT_INITIAL_SHARE]
-        if fresh.size:
-            f_at = np.maximum(day.times(rng, fresh.size), people.created[fresh] + 120)
-            g = rng.random((fresh.size, 4)) < np.array(GRANT_RATE)
-            rr, pp = np.nonzero(np.ones_like(g))
-            rows.add(fresh[rr], SUBJ_CUSTOMER, pp, g[rr, pp], f_at[rr], 0)
-        ties = np.flatnonzero(what == 1)[: max(1, k // 50)]
-        if ties.size:
-            _consent_ties(rows, rng, who[ties], rng.integers(0, 2, ties.size), rng.integers(0, 4, ties.size),
-                          rng.integers(0, 2, ties.size), at[ties])  # fmt: skip
-    person, subject, purpose, granted, at, source = rows.arrays()
-    # Systems append in their own order: the file is not sorted by time (latest wins regardless).
-    shuffle = rng.permutation(person.size)
-    person, subject, purpose, granted, at, source = (
-        a[shuffle] for a in (person, subject, purpose, granted, at, source)
-    )
-    n = person.size
-    email_codes, phone_codes = _codes(rng, n, EMAIL_MIX_CLEAN), _codes(rng, n, PHONE_MIX_INTERNATIONAL)
-    picks = rng.integers(0, 1 << 20, n)
-    styles = _codes(rng, n, (0.6, 0.3, 0.1, 0.0))
-    _write_subject_table(people, day, drop, "consent_events", person, subject, email_codes, phone_codes, picks,
-                         lambda lo, hi, values: list(zip(
-                             np.array(("customer_id", "email", "phone"))[subject[lo:hi]].tolist(),
-                             values,
-                             np.array(PURPOSES)[purpose[lo:hi]].tolist(),
-                             np.where(granted[lo:hi] == 1, "granted", "denied").tolist(),
-                             _format_ts(day, at[lo:hi], people.country[person[lo:hi]], styles[lo:hi]),
-                             np.array(CONSENT_SOURCES)[source[lo:hi]].tolist(),
-                             strict=True)))  # fmt: skip
+def _initial_consents(people: _People, day: _Day, rng: np.random.Generator, rows: _ConsentRows) -> None:
+    """First day: the preference history of most customers, each on one of their identities."""
+    alive = people.alive()
+    who = alive[rng.random(alive.size) < CONSENT_INITIAL_SHARE]
+    m = who.size
+    subject = rng.choice(3, size=m, p=(0.5, 0.35, 0.15))
+    source = rng.choice([SRC_PREFERENCE_CENTER, SRC_STORE, SRC_CALL_CENTER], size=m, p=(0.6, 0.25, 0.15))
+    at = day.times(rng, m)
+    # Most answered all four purposes at once; the others only some.
+    answered = np.where((rng.random(m) < 0.8)[:, None], True, rng.random((m, 4)) < 0.6)
+    answered[np.arange(m), rng.integers(0, 4, m)] = True
+    granted = rng.random((m, 4)) < GRANT_RATE
+    r, p = np.nonzero(answered)
+    ties = _pick(rng, m, max(2, m // 2000))
+    tie_purpose = np.array([rng.choice(np.flatnonzero(answered[t])) for t in ties.tolist()], dtype=np.int64)
+    not_tied = np.ones(r.size, dtype=bool)
+    for t, tp in zip(ties.tolist(), tie_purpose.tolist(), strict=True):
+        not_tied &= ~((r == t) & (p == tp))
+    rows.add(who[r][not_tied], subject[r][not_tied], p[not_tied], granted[r, p][not_tied], at[r][not_tied],
+             source[r][not_tied])  # fmt: skip
+    rows.add_ties(rng, who[ties], subject[ties], tie_purpose, granted[ties, tie_purpose], at[ties])
+    # Later that day some unsubscribe from a campaign email: another identity, a later instant.
+    unsub = np.flatnonzero(rng.random(m) < 0.12)
+    rows.add(who[unsub], SUBJ_EMAIL, EMAIL_MKT, 0, at[unsub] + rng.integers(600, 3 * 3600, unsub.size),
+             SRC_UNSUBSCRIBE)  # fmt: skip
+    # Some agree to texts at the till, on their phone number, before or after the web form.
+    store = np.flatnonzero(rng.random(m) < 0.05)
+    rows.add(who[store], SUBJ_PHONE, SMS_MKT, 1, day.times(rng, store.size), SRC_STORE)
+
+
+def _daily_consents(people: _People, day: _Day, rng: np.random.Generator, rows: _ConsentRows,
+                    changes: _Changes) -> None:  # fmt: skip
+    """Later days: a few changes of mind, at least one unsubscribe, and the new customers' choices."""
+    alive = people.alive()
+    k = min(alive.size, max(3, round(people.base * DAILY_CONSENT_CHANGE_SHARE)))
+    who = alive[_pick(rng, alive.size, k)]
+    what = rng.choice(4, size=k, p=(0.4, 0.4, 0.1, 0.1))
+    what[0] = 0
+    at = day.times(rng, k)
+    # Paper forms from the stores are keyed in days later: collected before dt.
+    at = np.where((what == 2) & (rng.random(k) < 0.5), at - rng.integers(1, 4, k) * 86_400, at)
+    unsub = what == 0
+    rows.add(who[unsub], SUBJ_EMAIL, EMAIL_MKT, 0, at[unsub], SRC_UNSUBSCRIBE)
+    pref = np.flatnonzero(what == 1)
+    n_ties = min(pref.size, max(1, k // 50))
+    for i in pref[n_ties:].tolist():
+        purposes = np.flatnonzero(rng.random(4) < 0.5)
+        if purposes.size == 0:
+            purposes = rng.integers(0, 4, 1)
+        rows.add(np.full(purposes.size, who[i]), rng.integers(0, 2), purposes, rng.random(purposes.size) < 0.5,
+                 at[i], SRC_PREFERENCE_CENTER)  # fmt: skip
+    tied = pref[:n_ties]
+    rows.add_ties(rng, who[tied], rng.integers(0, 2, tied.size), rng.integers(0, 4, tied.size),
+                  rng.integers(0, 2, tied.size), at[tied])  # fmt: skip
+    store = what == 2
+    rows.add(who[store], SUBJ_PHONE, SMS_MKT, rng.random(int(store.sum())) < 0.7, at[store], SRC_STORE)
+    call = what == 3
+    rows.add(who[call], SUBJ_PHONE, AD_TARGETING, 0, at[call], SRC_CALL_CENTER)
+    fresh = changes.new[rng.random(changes.new.size) < CONSENT_INITIAL_SHARE]
+    f_at = np.maximum(day.times(rng, fresh.size), people.created[fresh] + 120)
+    g = rng.random((fresh.size, 4)) < GRANT_RATE
+    r, p = np.nonzero(np.ones_like(g))
+    rows.add(fresh[r], SUBJ_CUSTOMER, p, g[r, p], f_at[r], SRC_PREFERENCE_CENTER)
 
 
 def _subject_values(people: _People, person, subject, email_codes, phone_codes, picks) -> list[str]:
@@ -1418,13 +1407,34 @@ def _subject_values(people: _People, person, subject, email_codes, phone_codes, 
     return out
 
 
-def _write_subject_table(people, day, drop, source, person, subject, email_codes, phone_codes, picks, build):
+def _write_consent(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: np.random.Generator) -> None:
+    rows = _ConsentRows()
+    if day.index == 0:
+        _initial_consents(people, day, rng, rows)
+    else:
+        _daily_consents(people, day, rng, rows, changes)
+    # Systems append in their own order: the file is not sorted by time (the latest wins regardless).
+    shuffle = rng.permutation(sum(p[0].size for p in rows.parts))
+    person, subject, purpose, granted, at, source = (a[shuffle] for a in rows.arrays())
+    n = person.size
+    email_codes, phone_codes = _codes(rng, n, EMAIL_MIX_CLEAN), _codes(rng, n, PHONE_MIX_INTERNATIONAL)
+    picks = rng.integers(0, 1 << 20, n)
+    styles = _codes(rng, n, (0.6, 0.3, 0.1, 0.0))
+
     def make_rows(lo: int, hi: int) -> tuple[list, list]:
         sl = slice(lo, hi)
-        values = _subject_values(people, person[sl], subject[sl], email_codes[sl], phone_codes[sl], picks[sl])
-        return build(lo, hi, values), []
+        rows = zip(
+            np.array(SUBJECT_TEXT)[subject[sl]].tolist(),
+            _subject_values(people, person[sl], subject[sl], email_codes[sl], phone_codes[sl], picks[sl]),
+            np.array(PURPOSES)[purpose[sl]].tolist(),
+            np.where(granted[sl] == 1, "granted", "denied").tolist(),
+            _format_ts(day, at[sl], people.country[person[sl]], styles[sl]),
+            np.array(CONSENT_SOURCES)[source[sl]].tolist(),
+            strict=True,
+        )
+        return list(rows), []
 
-    drop.write_table(person.size, make_rows, header=SOURCES[source].column_names)
+    drop.write_table(n, make_rows, header=SOURCES["consent_events"].column_names)
 
 
 def _write_privacy(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: np.random.Generator) -> None:
@@ -1433,20 +1443,26 @@ def _write_privacy(people: _People, day: _Day, drop: _Drop, changes: _Changes, r
     person = alive[_pick(rng, alive.size, n)]
     person = person[rng.permutation(n)]
     kind = np.where(rng.random(n) < 0.6, "access", "delete")
-    kind[:2] = ("access", "delete")  # both kinds every day
+    kind[:2] = ["access", "delete"][: min(n, 2)]  # both kinds every day
     subject = rng.choice(3, size=n, p=(0.4, 0.4, 0.2))
     at = np.sort(day.times(rng, n))
     styles = _codes(rng, n, (0.8, 0.2, 0.0, 0.0))
     email_codes, phone_codes = _codes(rng, n, EMAIL_MIX_CLEAN), _codes(rng, n, PHONE_MIX_INTERNATIONAL)
     picks = rng.integers(0, 1 << 20, n)
-    _write_subject_table(people, day, drop, "privacy_requests", person, subject, email_codes, phone_codes, picks,
-                         lambda lo, hi, values: list(zip(
-                             [f"PR-{day.stamp}-{i + 1:05d}" for i in range(lo, hi)],
-                             kind[lo:hi].tolist(),
-                             np.array(("customer_id", "email", "phone"))[subject[lo:hi]].tolist(),
-                             values,
-                             _format_ts(day, at[lo:hi], people.country[person[lo:hi]], styles[lo:hi]),
-                             strict=True)))  # fmt: skip
+
+    def make_rows(lo: int, hi: int) -> tuple[list, list]:
+        sl = slice(lo, hi)
+        rows = zip(
+            [f"PR-{day.stamp}-{i + 1:05d}" for i in range(lo, hi)],
+            kind[sl].tolist(),
+            np.array(SUBJECT_TEXT)[subject[sl]].tolist(),
+            _subject_values(people, person[sl], subject[sl], email_codes[sl], phone_codes[sl], picks[sl]),
+            _format_ts(day, at[sl], people.country[person[sl]], styles[sl]),
+            strict=True,
+        )
+        return list(rows), []
+
+    drop.write_table(n, make_rows, header=SOURCES["privacy_requests"].column_names)
 
 
 # --------------------------------------------------------------------------------------------
