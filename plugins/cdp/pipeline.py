@@ -15,7 +15,7 @@ from cdp.activation.config import load_activations
 from cdp.activation.engine import ActivationResult, run_activation
 from cdp.contracts import SOURCES
 from cdp.identity.normalize import normalize_identifiers
-from cdp.ingest.loader import DropIncomplete, DropReport, load_drop
+from cdp.ingest.loader import DropIncomplete, DropReport, ensure_tables, load_drop
 from cdp.landing import LandingZone
 from cdp.quality import GateFailed, GateResult, run_checkpoint
 from cdp.transform import BuildResult, build
@@ -62,6 +62,8 @@ def prepare_identifiers(dt: date | None = None) -> dict:
 
 
 def raw_gate(dt: date, max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE) -> GateResult:
+    with connect() as conn:
+        ensure_tables(conn)  # the gate reads every raw table, loaded today or not
     return run_checkpoint("raw_ingest", {"run_date": dt.isoformat(), "max_quarantine_share": str(max_quarantine_share)})
 
 

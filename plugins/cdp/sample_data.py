@@ -113,8 +113,8 @@ GUEST_CHECKOUT_SHARE = 0.20  # known customers checking out without logging in
 PROSPECT_ORDER_RATIO = 0.10  # orders by people the CRM does not know
 WEB_ACTIVE_SHARE = 0.10
 EXTRA_SESSIONS_MEAN = 1.2  # sessions per active customer = 1 + Poisson(this)
-EVENTS_PER_SESSION = 12  # mean, customers' sessions
-EVENTS_PER_ANONYMOUS_SESSION = 6
+EVENTS_PER_SESSION = 15  # mean, customers' sessions
+EVENTS_PER_ANONYMOUS_SESSION = 8
 ANONYMOUS_SESSION_RATIO = 1.0  # sessions of visitors who are not customers, per customer session
 LOGIN_SHARE = 0.45  # customer sessions with a login
 LATE_SESSION_SHARE = 0.01  # app sessions flushed days later: occurred_at before dt
@@ -288,8 +288,9 @@ def _customer_ids(people: np.ndarray) -> list[str]:
 
 
 def _loyalty_ids(people: np.ndarray, salt: int) -> list[str]:
-    # An affine permutation of 0..10^8-1: unique, not derivable from the CRM id at a glance.
-    return [f"L-{(p * 48271 + salt) % 100_000_000:08d}" for p in people.tolist()]
+    # An affine permutation of 0..10^8-1 (the factor is coprime with 10): unique, and consecutive
+    # customers get unrelated-looking card numbers.
+    return [f"L-{(p * 54_435_761 + salt) % 100_000_000:08d}" for p in people.tolist()]
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -312,9 +313,12 @@ def _ecids(keys: np.ndarray, kinds: np.ndarray, salt: int) -> list[str]:
 
 
 def _uuids(rng: np.random.Generator, n: int) -> list[str]:
+    """Random (version 4, RFC 4122 variant) UUIDs from the generator: reproducible, unlike uuid.uuid4()."""
     h = rng.bytes(16 * n).hex()
+    variant = "89ab89ab89ab89ab"  # indexed by the hex digit that is replaced
     return [
-        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-{h[i + 16 : i + 20]}-{h[i + 20 : i + 32]}"
+        f"{h[i : i + 8]}-{h[i + 8 : i + 12]}-4{h[i + 13 : i + 16]}-"
+        f"{variant[int(h[i + 16], 16)]}{h[i + 17 : i + 20]}-{h[i + 20 : i + 32]}"
         for i in range(0, 32 * n, 32)
     ]
 
@@ -563,7 +567,7 @@ class _People:
         for name in ("country", "last", "street", "place", "home_store"):
             getattr(self, name)[secondary] = getattr(self, name)[primary]
         self.email_owner[secondary] = primary
-        # Landline households also share the phone.
+        # Some also share one phone (the landline).
         shared_phone = secondary[rng.random(secondary.size) < 0.3]
         owners = self.email_owner[shared_phone]
         self.phone_plan[shared_phone] = self.phone_plan[owners]
@@ -618,9 +622,6 @@ class _People:
             _, prefix, width, _, _ = PHONE_PLANS[plan]
             out.append(_render_phone(f"{prefix}{d:0{width}d}", plan, code, pick))
         return out
-
-    def ecids(self, idx: np.ndarray, device: np.ndarray) -> list[str]:
-        return _ecids(idx, device, self.salt)
 
     def loyalty_ids(self, idx: np.ndarray) -> list[str]:
         return _loyalty_ids(idx, self.loyalty_salt)
@@ -832,6 +833,7 @@ def _apply_csv_defects(rows: list, bad: dict[int, tuple[int, str, str, str]], lo
 
 
 def _write_crm(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: np.random.Generator) -> None:
+    """Day 1: everyone (the full extract); later days: changed, new and deleted customers."""
     cols = SOURCES["crm_customers"].column_names
     idx = changes.crm
     n = idx.size
@@ -883,6 +885,7 @@ def _write_crm(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: 
 
 
 def _write_loyalty(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: np.random.Generator) -> None:
+    """Day 1: every member; later days: enrolments, tier/points moves, synced contact changes."""
     cols = SOURCES["loyalty_members"].column_names
     idx = changes.loyalty
     n = idx.size
@@ -927,6 +930,7 @@ def _write_loyalty(people: _People, day: _Day, drop: _Drop, changes: _Changes, r
 
 
 def _write_pos(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: np.random.Generator) -> None:
+    """Till receipts in time order: identified by a scanned card or an e-receipt email, or not at all."""
     cols = list(SOURCES["pos_transactions"].column_names)
     # The till system sends an extra column the contract does not know: it must land in the overflow.
     header = cols[:2] + ["store_region"] + cols[2:]
@@ -957,6 +961,8 @@ def _write_pos(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: 
     items = rng.geometric(0.45, size=n)
     amount = np.round(items * np.exp(rng.normal(3.3, 0.6, size=n)) * PRICE_FACTOR[country], 2)
     returned = rng.random(n) < RETURN_SHARE
+    if n >= 10:
+        returned[rng.integers(0, n)] = True  # every till day sees at least one return
     amount = np.where(returned, -amount, amount)
     styles = _codes(rng, n, (0.4, 0.5, 0.1, 0.0))
     k = _n_malformed(n)
@@ -1035,11 +1041,13 @@ def _write_orders(
     catalog: _Catalog,
     book: _OrderBook,
 ) -> None:
+    """Today's orders (customers, guest checkouts, prospects) plus status updates of earlier ones."""
     pools = people.pools
     alive = people.alive()
     buyers = alive[rng.random(alive.size) < ORDER_BUYER_SHARE]
     n_prospects = round(buyers.size * PROSPECT_ORDER_RATIO)
-    person = np.concatenate([buyers, np.full(n_prospects, -1)])
+    # Order numbers follow the order time; buyers come in random order.
+    person = rng.permutation(np.concatenate([buyers, np.full(n_prospects, -1)]))
     n = person.size
     known = person >= 0
     p_safe = np.where(known, person, 0)
@@ -1059,7 +1067,7 @@ def _write_orders(
     ecid_key = np.where(known, p_safe, rng.integers(0, max(1, 3 * people.base), n))
     ecids = _ecids(ecid_key, ecid_kind, people.salt)
     has_ecid = rng.random(n) < np.where(known, 0.7, 0.6)
-    ordered = day.times(rng, n)
+    ordered = np.sort(day.times(rng, n))
     styles = _codes(rng, n, (0.7, 0.25, 0.05, 0.0))
     ordered_text = _format_ts(day, ordered, country, styles)
     gift = rng.random(n) < 0.08  # shipped to someone else's address
@@ -1153,12 +1161,18 @@ EV_PAGE, EV_PRODUCT, EV_CART, EV_CHECKOUT, EV_SEARCH, EV_LOGIN, EV_NEWSLETTER = 
     for t in ("page_view", "product_view", "add_to_cart", "checkout_start", "search", "login", "newsletter_signup")
 )
 # Drawn event types by code; logins are placed in the session, not drawn.
-_EVENT_SHARES = {EV_PAGE: 0.45, EV_PRODUCT: 0.30, EV_CART: 0.09, EV_CHECKOUT: 0.04, EV_SEARCH: 0.11, EV_NEWSLETTER: 0.01}
+_EVENT_SHARES = {EV_PAGE: 0.45, EV_PRODUCT: 0.30, EV_CART: 0.09, EV_CHECKOUT: 0.04, EV_SEARCH: 0.11,
+                 EV_NEWSLETTER: 0.01}  # fmt: skip
 EVENT_MIX = tuple(_EVENT_SHARES.get(i, 0.0) for i in range(len(EVENT_TYPES)))
 
 
 def _write_web(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: np.random.Generator,
                catalog: _Catalog) -> None:  # fmt: skip
+    """Sessions of customers (on one of their devices or the store kiosk) and of anonymous visitors.
+
+    A session's events share its ecid; `customer_id` appears from its login event on. Late app
+    sessions carry occurred_at days before dt; a few events are sent twice (into the next file).
+    """
     stats = drop.stats
     alive = people.alive()
     active = alive[rng.random(alive.size) < WEB_ACTIVE_SHARE]
@@ -1408,6 +1422,7 @@ def _subject_values(people: _People, person, subject, email_codes, phone_codes, 
 
 
 def _write_consent(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: np.random.Generator) -> None:
+    """Choices per (identity, purpose), shuffled: the file order says nothing about which is latest."""
     rows = _ConsentRows()
     if day.index == 0:
         _initial_consents(people, day, rng, rows)
@@ -1438,6 +1453,7 @@ def _write_consent(people: _People, day: _Day, drop: _Drop, changes: _Changes, r
 
 
 def _write_privacy(people: _People, day: _Day, drop: _Drop, changes: _Changes, rng: np.random.Generator) -> None:
+    """A few access and delete requests a day, about existing customers, on any of their identities."""
     alive = people.alive()
     n = min(alive.size, max(2, round(people.base * PRIVACY_REQUEST_SHARE)))
     person = alive[_pick(rng, alive.size, n)]

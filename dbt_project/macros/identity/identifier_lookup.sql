@@ -13,19 +13,19 @@
     A value that is null or blank is absent: neither an identity nor a rejection. -#}
 
 {% macro join_identifier(alias, namespace_sql, raw_sql, region_sql="''") -%}
-    left join {{ ref('stg_prep__identifiers') }} as {{ alias }}
-        on {{ alias }}.namespace = {{ namespace_sql }}
-        and {{ alias }}.raw_value = {{ raw_sql }}
-        and {{ alias }}.default_region = {{ region_sql }}
+left join {{ ref('stg_prep__identifiers') }} as {{ alias }}
+    on {{ alias }}.namespace = {{ namespace_sql }}
+    and {{ alias }}.raw_value = {{ raw_sql }}
+    and {{ alias }}.default_region = {{ region_sql }}
 {%- endmacro %}
 
 {% macro identifier_columns(alias, name, raw_sql) -%}
-    case when {{ cdp.is_present(raw_sql) }} then {{ alias }}.identity_value end as {{ name }},
-    {{ raw_sql }} as {{ name }}_raw,
-    case
-        when {{ cdp.is_present(raw_sql) }} and {{ alias }}.identity_value is null
-            then coalesce({{ alias }}.reason, 'not_normalized')
-    end as {{ name }}_rejection
+case when {{ cdp.is_present(raw_sql) }} then {{ alias }}.identity_value end as {{ name }},
+{{ raw_sql }} as {{ name }}_raw,
+case
+    when {{ cdp.is_present(raw_sql) }} and {{ alias }}.identity_value is null
+        then coalesce({{ alias }}.reason, 'not_normalized')
+end as {{ name }}_rejection
 {%- endmacro %}
 
 {% macro is_present(raw_sql) -%}

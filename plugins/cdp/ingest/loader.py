@@ -175,7 +175,7 @@ def load_drop(conn, landing: LandingZone, source_name: str, dt: date) -> DropRep
         raise DropIncomplete(f"{source_name} dt={dt}: no _SUCCESS marker in the landing zone")
     files = landing.drop_files(source_name, dt)
     report = DropReport(source_name, dt, _load_id(source_name, dt, files))
-    ensure_tables(conn, [source])
+    ensure_tables(conn)  # every raw table exists, even for sources with no drop yet
     with conn.cursor() as cur:
         cur.execute("set local timezone = 'UTC'")  # timestamps without offset are UTC (contract)
         staging = f"stage_{source_name}"

@@ -35,7 +35,7 @@ with
         {{ column }}_rejection as rejection_reason,
         case
             when {{ column }}_rejection is not null
-                then {{ cdp.rejected_identity_value("'" ~ namespace ~ "'", column ~ '_raw') }}
+                then {{ cdp.sha256_hex(column ~ '_raw') if namespace in cdp.pii_namespaces() else column ~ '_raw' }}
         end as rejected_value,
         {{ spec.seen_at }} as seen_at
     from {{ ref(spec.model) }}
