@@ -93,11 +93,10 @@ def cmd_contract(args) -> int:
 
 
 def cmd_gate(args) -> int:
+    from cdp.pipeline import gate_variables
     from cdp.quality import run_checkpoint
 
-    result = run_checkpoint(
-        args.checkpoint, {"run_date": args.date.isoformat(), "max_quarantine_share": "0.05"}, raise_on_failure=False
-    )
+    result = run_checkpoint(args.checkpoint, gate_variables(args.date), raise_on_failure=False)
     print("\n".join(result.report_lines()))
     return 0 if result.success else 1
 
@@ -154,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not args.verbose:
-        logging.getLogger("cdp").setLevel(logging.INFO)
+        logging.getLogger("cdp").setLevel(logging.INFO)  # our stage reports; libraries stay quiet
     return args.func(args)
 
 

@@ -24,6 +24,7 @@ from cdp.warehouse import connect
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_QUARANTINE_SHARE = 0.05
+MIN_QUARANTINED_ROWS = 10  # a drop with fewer bad rows than this never fails the raw gate
 
 
 def days(start: date, end: date) -> list[date]:
@@ -61,10 +62,19 @@ def prepare_identifiers(dt: date | None = None) -> dict:
         return normalize_identifiers(conn, [dt] if dt else None)
 
 
+def gate_variables(dt: date, max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE) -> dict[str, str]:
+    """The values a checkpoint's queries may use ($run_date, ...)."""
+    return {
+        "run_date": dt.isoformat(),
+        "max_quarantine_share": str(max_quarantine_share),
+        "min_quarantined_rows": str(MIN_QUARANTINED_ROWS),
+    }
+
+
 def raw_gate(dt: date, max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE) -> GateResult:
     with connect() as conn:
         ensure_tables(conn)  # the gate reads every raw table, loaded today or not
-    return run_checkpoint("raw_ingest", {"run_date": dt.isoformat(), "max_quarantine_share": str(max_quarantine_share)})
+    return run_checkpoint("raw_ingest", gate_variables(dt, max_quarantine_share))
 
 
 def build_warehouse(dt: date) -> BuildResult:
@@ -72,7 +82,7 @@ def build_warehouse(dt: date) -> BuildResult:
 
 
 def outputs_gate(dt: date) -> GateResult:
-    return run_checkpoint("warehouse_outputs", {"run_date": dt.isoformat()})
+    return run_checkpoint("warehouse_outputs", gate_variables(dt))
 
 
 def activate(name: str, dt: date, dry_run: bool = False) -> ActivationResult:

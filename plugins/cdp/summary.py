@@ -81,20 +81,23 @@ def render(results: list[DayResult], totals: dict | None = None) -> str:
     lines += ["", "Audiences (members now)"]
     lines += _table(["audience", "members"], [[a, n] for a, n in totals["audiences"].items()] or [["(none)", 0]])
 
-    activated = defaultdict(lambda: [0, 0, 0, 0, 0])
+    activated = {}
     for day in results:
         for a in day.activations:
-            counts = activated[(a.activation, a.destination)]
+            counts = activated.setdefault((a.activation, a.destination), [0, 0, 0, 0, 0])
             counts[0] += len(a.plan.adds)
             counts[1] += len(a.plan.updates) + len(a.plan.removes)
             counts[2] += a.sent
-            counts[3] += len(a.plan.withheld)
-            counts[4] = a.delivered_rows
-    lines += ["", "Activation (records per destination, all days)"]
+            if not a.skipped:  # the last day that ran says who is withheld and delivered now
+                counts[3], counts[4] = len(a.plan.withheld), a.delivered_rows
+    lines += ["", "Activation (records per destination; adds, updates and sends over all days)"]
     lines += _table(
-        ["activation", "destination", "adds", "updates+removes", "sent", "withheld", "rows delivered"],
+        ["activation", "destination", "adds", "updates+removes", "sent", "withheld now", "rows delivered"],
         [[name, dest, *c] for (name, dest), c in activated.items()] or [["(none)", "", 0, 0, 0, 0, 0]],
     )
+    skipped = [f"{d.dt} {a.activation}" for d in results for a in d.activations if a.skipped]
+    if skipped:
+        lines.append(f"  not re-sent (destination holds a newer date): {', '.join(skipped)}")
 
     lines += ["", "Quality gates"]
     for day in results:

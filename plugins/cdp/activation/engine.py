@@ -44,6 +44,11 @@ create table if not exists activation.sync_log (
     at timestamptz not null,
     unique (run_id, activation, profile_id, action, outcome)
 );
+-- The newest logical date delivered per activation: an older date never overwrites a newer state.
+create table if not exists activation.watermarks (
+    activation text primary key,
+    last_dt date not null
+);
 """
 
 
@@ -70,8 +75,11 @@ class ActivationResult:
     rejected: int = 0
     delivered_rows: int = 0
     dry_run: bool = False
+    skipped: str | None = None  # why nothing was planned or sent
 
     def log_line(self) -> str:
+        if self.skipped:
+            return f"{self.activation} -> {self.destination}: skipped ({self.skipped})"
         p = self.plan
         mode = "DRY RUN " if self.dry_run else ""
         return (
@@ -137,6 +145,14 @@ def run_activation(conn, activation: Activation, dt: date, dry_run: bool = False
     with conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(hashtext('cdp.activation.ddl'))")
         cur.execute(DDL)
+        cur.execute("select last_dt from activation.watermarks where activation = %s", (activation.name,))
+        row = cur.fetchone()
+        if row and row[0] > dt:
+            # A backfill rebuilds the warehouse's past; it does not roll the destination back.
+            result = ActivationResult(activation.name, activation.destination, activation.audience, 0, Plan())
+            result.skipped = f"the destination already holds the state of {row[0]}, newer than {dt}"
+            log.info(result.log_line())
+            return result
         plan, eligible, members = plan_activation(cur, activation)
         result = ActivationResult(activation.name, activation.destination, activation.audience, members, plan)
         if dry_run:
@@ -160,6 +176,11 @@ def run_activation(conn, activation: Activation, dt: date, dry_run: bool = False
         result.sent = sum(1 for r in log_rows if r[2] == "sent")
         result.rejected = sum(1 for r in log_rows if r[2] == "rejected")
         _record(cur, activation, run_id, at, log_rows, {p: eligible[p] for p in accepted if p in eligible}, plan)
+        cur.execute(
+            "insert into activation.watermarks values (%s, %s) on conflict (activation)"
+            " do update set last_dt = greatest(activation.watermarks.last_dt, excluded.last_dt)",
+            (activation.name, dt),
+        )
     log.info(result.log_line())
     return result
 
