@@ -1,0 +1,500 @@
+"""`dbt build` on the small_world landing (dbt_project/tests/fixtures/small_world.sql).
+
+One database per module: the raw tables and prep.identifiers are created and filled with
+the fixture, then `build("2026-11-02")` runs once; every test below reads the built tables.
+The last tests build again (a rerun must change nothing; a build capped below the rounds
+the identity graph needs must fail and leave the previous tables as they were).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import psycopg2
+import pytest
+from cdp import settings
+from cdp.identity.normalize import DDL as PREP_DDL
+from cdp.ingest.loader import ensure_tables
+from cdp.transform import build, dbt_args, dbt_env
+
+pytestmark = pytest.mark.integration
+
+RUN_DATE = "2026-11-02"
+FIXTURE = settings.dbt_project_dir() / "tests" / "fixtures" / "small_world.sql"
+PURPOSES = {"email_marketing", "sms_marketing", "personalization", "ad_targeting"}
+# Every relation dbt builds in the output schemas (stitch_runs is written by the materialization).
+OUTPUT_SCHEMAS = ("identity", "profiles", "audiences")
+EXPECTED_RELATIONS = {
+    "identity.identity_map",
+    "identity.rejected_identities",
+    "identity.stitch_runs",
+    "identity.int_identity_components_stitched",
+    "identity.int_identity_nodes_numbered",
+    "identity.int_identity_links_paired",
+    "identity.int_identity_occurrences_unioned",
+    "identity.int_source_records_profiled",
+    "profiles.profiles",
+    "profiles.consent",
+    "audiences.aud_recent_store_buyers_email",
+    "audiences.aud_online_browsers_no_purchase_ads",
+}
+DUPLICATED_EVENT = "3f1c0a9e-0001-4000-8000-000000000006"
+LATE_EVENT = "3f1c0a9e-0001-4000-8000-000000000007"
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class World:
+    url: str
+    conn: object  # psycopg2 connection, autocommit (no transaction left open to block dbt's renames)
+
+    def rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+
+    def value(self, sql: str, params: tuple = ()):
+        rows = self.rows(sql, params)
+        assert len(rows) == 1, f"expected one row, got {rows}"
+        return rows[0][0]
+
+    def profile_of(self, namespace: str, identity_value: str) -> str:
+        """The profile an identity is stitched into; fails if it is not in identity_map."""
+        return self.value(
+            "select profile_id from identity.identity_map where namespace = %s and identity_value = %s",
+            (namespace, identity_value),
+        )
+
+    def profile_of_record(self, source_name: str, record_id: str) -> str:
+        return self.value(
+            "select profile_id from identity.int_source_records_profiled where source_name = %s and record_id = %s",
+            (source_name, record_id),
+        )
+
+    def consent(self, profile_id: str, purpose: str) -> tuple:
+        return self.rows(
+            "select status, decided_at, source from profiles.consent where profile_id = %s and purpose = %s",
+            (profile_id, purpose),
+        )[0]
+
+    def snapshot(self) -> dict[str, tuple[int, str]]:
+        """Every table and view of the output schemas -> (row count, md5 of its rows in order)."""
+        relations = self.rows(
+            "select table_schema || '.' || table_name from information_schema.tables"
+            " where table_schema = any(%s) order by 1",
+            (list(OUTPUT_SCHEMAS),),
+        )
+        digest = {}
+        for (relation,) in relations:
+            schema, name = relation.split(".")
+            digest[relation] = self.rows(
+                f"select count(*), md5(coalesce(string_agg(t::text, E'\\n' order by t::text), ''))"
+                f' from "{schema}"."{name}" as t'
+            )[0]
+        return digest
+
+
+@pytest.fixture(scope="module")
+def world(embedded_server, tmp_path_factory):
+    """A module-private database with small_world loaded and built once for RUN_DATE."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = psycopg2.connect(embedded_server.url("postgres"))
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'create database "{name}"')
+    url = embedded_server.url(name)
+    conn = None
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("WAREHOUSE_URL", url)
+            mp.setenv("CDP_HOME", str(tmp_path_factory.mktemp("state")))
+            # run_dbt writes these into os.environ; registering them here restores them afterwards.
+            for key, value in dbt_env(url).items():
+                mp.setenv(key, value)
+
+            conn = psycopg2.connect(url)
+            ensure_tables(conn)
+            with conn.cursor() as cur:
+                cur.execute(PREP_DDL)
+                cur.execute(FIXTURE.read_text())
+            conn.commit()
+            conn.autocommit = True
+
+            build(RUN_DATE)
+            yield World(url, conn)
+    finally:
+        if conn is not None:
+            conn.close()
+        with admin.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+        admin.close()
+
+
+# --- identity stitching ------------------------------------------------------------------
+
+
+def test_build_writes_every_output_relation(world):
+    relations = set(world.snapshot())
+    assert EXPECTED_RELATIONS <= relations
+    assert world.value("select count(*) from profiles.profiles") == 5
+
+
+def test_shared_kiosk_device_merges_alice_and_eve(world):
+    # Current behaviour, no linking rules yet: the kiosk ecid links both logins. The
+    # over-merge guards (unique namespaces, hub limits) of a later issue will split them.
+    alice = world.profile_of("crm", "C-1001")
+    assert world.profile_of("crm", "C-1005") == alice
+    assert world.profile_of("ecid", "ecid-kiosk-paris-01") == alice
+    assert world.profile_of("email", "eve.schmidt@example.de") == alice
+    assert world.profile_of("phone", "+49301234567") == alice
+    assert world.value("select count(*) from identity.identity_map where profile_id = %s", (alice,)) == 9
+
+
+def test_household_email_merges_bob_and_carol(world):
+    # Current behaviour: Bob's CRM email is Carol's loyalty email, so they are one profile.
+    # The over-merge guards of a later issue will change this.
+    bob = world.profile_of("crm", "C-1002")
+    assert world.profile_of("crm", "C-1003") == bob
+    assert world.profile_of("loyalty", "L-5003") == bob
+    assert world.profile_of("email", "smith.family@example.co.uk") == bob
+    assert world.profile_of("email", "carol.smith@example.co.uk") == bob
+    assert bob != world.profile_of("crm", "C-1001")
+
+
+def test_people_not_linked_stay_apart(world):
+    profiles = {
+        world.profile_of("crm", "C-1001"),  # Alice (+ Eve)
+        world.profile_of("crm", "C-1002"),  # Bob (+ Carol)
+        world.profile_of("crm", "C-1004"),  # Frank
+        world.profile_of("email", "dan.lee@example.org"),  # Dan
+        world.profile_of("ecid", "ecid-grace-tablet"),  # Grace
+    }
+    assert len(profiles) == 5
+    assert set(world.rows("select profile_id from profiles.profiles")) == {(p,) for p in profiles}
+
+
+def test_variant_spellings_of_one_identity_land_in_one_profile(world):
+    alice = world.profile_of("crm", "C-1001")
+    # One normalized identity each, whatever the landed spelling.
+    assert world.rows(
+        "select namespace, identity_value, profile_id from identity.identity_map"
+        " where identity_value ilike '%%alice%%martin%%' or identity_value like '+336%%' order by 1",
+    ) == [("email", "alice.martin@example.com", alice), ("phone", "+33612345678", alice)]
+    # Records carrying each spelling: CRM ' Alice.Martin@Example.com ' / '+33 6 12 34 56 78',
+    # loyalty 'alice.martin@example.com' / '0033612345678', a till receipt 'ALICE.MARTIN@EXAMPLE.COM'
+    # (its only identity), the web shop 'alice.martin@example.com'.
+    for source_name, record_id in [
+        ("crm_customers", "C-1001"),
+        ("loyalty_members", "L-5001"),
+        ("pos_transactions", "T-9003"),
+        ("ecommerce_orders", "O-7001"),
+    ]:
+        assert world.profile_of_record(source_name, record_id) == alice, (source_name, record_id)
+    # Dan: ' Dan.Lee@Example.org' on the order, 'dan.lee@example.org' on the newsletter event.
+    dan = world.profile_of("email", "dan.lee@example.org")
+    assert world.profile_of_record("ecommerce_orders", "O-7201") == dan
+    assert world.profile_of_record("web_events", "3f1c0a9e-0001-4000-8000-000000000005") == dan
+    # No landed spelling leaks into the map as an identity of its own.
+    assert (
+        world.value(
+            "select count(*) from identity.identity_map where identity_value in %s",
+            (
+                (
+                    " Alice.Martin@Example.com ",
+                    "ALICE.MARTIN@EXAMPLE.COM",
+                    "06 12 34 56 78",
+                    "0033612345678",
+                    "+33 6 12 34 56 78",
+                    " Dan.Lee@Example.org",
+                    "Smith.Family@example.co.uk",
+                ),
+            ),
+        )
+        == 0
+    )
+
+
+# --- rejected identities -----------------------------------------------------------------
+
+EXPECTED_REJECTIONS = {
+    ("email", sha256_hex("N/A"), "blocked_value", "crm_customers"),
+    ("email", sha256_hex("N/A"), "blocked_value", "consent_events"),
+    ("email", sha256_hex("test@test.com"), "blocked_value", "loyalty_members"),
+    ("phone", sha256_hex("0000000000"), "blocked_value", "crm_customers"),
+    ("phone", sha256_hex("12345"), "invalid_format", "loyalty_members"),
+    ("ecid", "ecid-missing-prep", "not_normalized", "web_events"),
+}
+
+
+def test_blocked_and_invalid_values_are_rejected_with_their_reason(world):
+    rejected = set(world.rows("select namespace, identity_value, reason, source from identity.rejected_identities"))
+    assert rejected == EXPECTED_REJECTIONS
+
+
+def test_rejected_values_are_not_stitched(world):
+    raw_values = ["N/A", "test@test.com", "0000000000", "12345", "ecid-missing-prep"]
+    candidates = raw_values + [sha256_hex(v) for v in raw_values]
+    assert (
+        world.rows(
+            "select namespace, identity_value from identity.identity_map where identity_value = any(%s)", (candidates,)
+        )
+        == []
+    )
+    # Frank's profile keeps only his ids: no email, no phone.
+    frank = world.profile_of("crm", "C-1004")
+    assert world.rows(
+        "select namespace, identity_value from identity.identity_map where profile_id = %s order by 1", (frank,)
+    ) == [("crm", "C-1004"), ("loyalty", "L-5004")]
+    assert world.rows("select email, phone from profiles.profiles where profile_id = %s", (frank,)) == [(None, None)]
+
+
+def test_rejected_email_and_phone_values_are_sha256_hex(world):
+    values = world.rows("select identity_value from identity.rejected_identities where namespace in ('email', 'phone')")
+    assert len(values) == 5
+    for (value,) in values:
+        assert re.fullmatch(r"[0-9a-f]{64}", value), value
+    # Other namespaces keep the value as landed.
+    assert world.rows("select identity_value from identity.rejected_identities where namespace = 'ecid'") == [
+        ("ecid-missing-prep",)
+    ]
+
+
+# --- consent -----------------------------------------------------------------------------
+
+
+def test_consent_tie_at_the_same_instant_resolves_to_denied(world):
+    # Alice, email_marketing: granted via email and denied via phone, both 2026-10-01T10:00Z.
+    alice = world.profile_of("crm", "C-1001")
+    assert world.consent(alice, "email_marketing") == ("denied", utc(2026, 10, 1, 10), "unsubscribe_link")
+
+
+def test_latest_choice_across_identities_wins(world):
+    alice = world.profile_of("crm", "C-1001")
+    # sms_marketing denied via phone (2026-09-01), then granted via the CRM id (2026-10-05).
+    assert world.consent(alice, "sms_marketing") == ("granted", utc(2026, 10, 5, 10), "preference_center")
+    # A choice landed two days late still applies.
+    assert world.consent(alice, "personalization") == ("granted", utc(2026, 9, 20, 10), "preference_center")
+    # Bob: granted, then unsubscribed.
+    bob = world.profile_of("crm", "C-1002")
+    assert world.consent(bob, "email_marketing") == ("denied", utc(2026, 10, 15, 9), "unsubscribe_link")
+
+
+def test_no_recorded_choice_means_denied_with_null_decided_at(world):
+    grace = world.profile_of("ecid", "ecid-grace-tablet")
+    frank = world.profile_of("crm", "C-1004")
+    for profile in (grace, frank):
+        for purpose in PURPOSES:
+            assert world.consent(profile, purpose) == ("denied", None, None), (profile, purpose)
+    dan = world.profile_of("email", "dan.lee@example.org")
+    assert world.consent(dan, "sms_marketing") == ("denied", None, None)
+    assert world.consent(dan, "ad_targeting") == ("granted", utc(2026, 10, 30, 21), "preference_center")
+
+
+def test_every_profile_has_exactly_four_consent_rows(world):
+    rows = world.rows(
+        "select p.profile_id, array_agg(c.purpose order by c.purpose)"
+        " from profiles.profiles as p left join profiles.consent as c on c.profile_id = p.profile_id"
+        " group by p.profile_id"
+    )
+    assert len(rows) == 5
+    for profile_id, purposes in rows:
+        assert purposes == sorted(PURPOSES), profile_id
+    assert world.value("select count(*) from profiles.consent") == 20
+    assert (
+        world.value(
+            "select count(*) from profiles.consent where profile_id not in (select profile_id from profiles.profiles)"
+        )
+        == 0
+    )
+
+
+def test_consent_for_unknown_or_rejected_subjects_changes_nothing(world):
+    # stranger@example.com and 'N/A' were both granted email_marketing at 2026-10-20T09:00Z.
+    assert world.value("select count(*) from profiles.consent where decided_at = %s", (utc(2026, 10, 20, 9),)) == 0
+    assert world.value("select count(*) from identity.identity_map where identity_value = 'stranger@example.com'") == 0
+
+
+# --- events, drops and run_date ----------------------------------------------------------
+
+
+def test_duplicated_event_is_counted_once(world):
+    # Landed twice (dt 2026-11-01 and 2026-11-02) ...
+    assert world.value("select count(*) from raw.web_events where event_id = %s", (DUPLICATED_EVENT,)) == 2
+    # ... read once.
+    assert (
+        world.value(
+            "select count(*) from identity.int_identity_occurrences_unioned"
+            " where source_name = 'web_events' and record_id = %s",
+            (DUPLICATED_EVENT,),
+        )
+        == 1
+    )
+    # ecid-dan-phone: order O-7201 and web events 05, 06, 07 (not 06 twice).
+    assert (
+        world.value(
+            "select occurrence_count from identity.int_identity_nodes_numbered"
+            " where namespace = 'ecid' and identity_value = 'ecid-dan-phone'"
+        )
+        == 4
+    )
+    # The consent row Dan's preference centre delivered twice also counts once.
+    assert (
+        world.value(
+            "select count(*) from staging.stg_consent__events"
+            " where subject_value_raw = 'DAN.LEE@example.org' and purpose = 'ad_targeting'"
+        )
+        == 1
+    )
+
+
+def test_late_event_is_kept(world):
+    # Happened 2026-10-20, landed in the 2026-11-02 drop.
+    dan = world.profile_of("ecid", "ecid-dan-phone")
+    assert world.rows(
+        "select identity_value, seen_at from identity.int_identity_occurrences_unioned"
+        " where source_name = 'web_events' and record_id = %s",
+        (LATE_EVENT,),
+    ) == [("ecid-dan-phone", utc(2026, 10, 20, 7))]
+    assert world.profile_of_record("web_events", LATE_EVENT) == dan
+
+
+def test_drop_dated_after_run_date_is_ignored(world):
+    # Henry is in the raw table (dt 2026-11-03) ...
+    assert world.value("select count(*) from raw.crm_customers where customer_id = 'C-1006'") == 1
+    # ... but nothing built for run_date 2026-11-02 knows him.
+    assert (
+        world.value(
+            "select count(*) from identity.int_identity_occurrences_unioned"
+            " where identity_value in ('C-1006', 'henry@example.com') or record_id = 'C-1006'"
+        )
+        == 0
+    )
+    assert (
+        world.value(
+            "select count(*) from identity.identity_map where identity_value in ('C-1006', 'henry@example.com')"
+        )
+        == 0
+    )
+    assert world.value("select count(*) from profiles.profiles where first_name = 'Henry'") == 0
+
+
+def test_latest_crm_version_wins_and_orders_are_counted_once(world):
+    # The stale re-send ('Durand-stale', dt 2026-11-02) loses to updated_at 2026-11-01 ('Martin').
+    alice = world.profile_of("crm", "C-1001")
+    assert world.rows(
+        "select first_name, last_name, country, currency, store_revenue, online_revenue,"
+        " store_order_count, online_order_count from profiles.profiles where profile_id = %s",
+        (alice,),
+    ) == [("Alice", "Martin", "FR", "EUR", Decimal("140.00"), Decimal("59.90"), 2, 1)]
+    # T-9201 was re-sent in the next drop: one purchase for Frank.
+    frank = world.profile_of("crm", "C-1004")
+    assert world.rows(
+        "select store_revenue, store_order_count, last_store_purchase_at from profiles.profiles where profile_id = %s",
+        (frank,),
+    ) == [(15, 1, utc(2026, 10, 31, 17, 30))]
+    # The Smiths pay in GBP; the returned order is an order with no revenue.
+    bob = world.profile_of("crm", "C-1002")
+    assert world.rows(
+        "select currency, store_revenue, online_revenue, online_order_count from profiles.profiles"
+        " where profile_id = %s",
+        (bob,),
+    ) == [("GBP", 35, 0, 1)]
+
+
+# --- audiences ---------------------------------------------------------------------------
+
+
+def test_recent_store_buyers_audience(world):
+    members = {p for (p,) in world.rows("select profile_id from audiences.aud_recent_store_buyers_email")}
+    assert members == {
+        world.profile_of("crm", "C-1001"),  # Alice, in store 2026-10-20
+        world.profile_of("crm", "C-1002"),  # Carol's loyalty card, 2026-09-15
+        world.profile_of("crm", "C-1004"),  # Frank, 2026-10-31
+    }
+
+
+def test_online_browsers_no_purchase_ads_audience(world):
+    members = {p for (p,) in world.rows("select profile_id from audiences.aud_online_browsers_no_purchase_ads")}
+    assert members == {
+        world.profile_of("email", "dan.lee@example.org"),  # browsed 2026-11-01, bought 2026-09-10
+        world.profile_of("ecid", "ecid-grace-tablet"),  # browsed 2026-10-29, never bought
+    }
+    grace = world.profile_of("ecid", "ecid-grace-tablet")
+    assert world.rows(
+        "select namespace, identity_value from identity.identity_map where profile_id = %s", (grace,)
+    ) == [("ecid", "ecid-grace-tablet")]
+
+
+# --- stitch statistics -------------------------------------------------------------------
+
+
+def test_stitch_runs_records_the_run(world):
+    rows = world.rows(
+        "select model_name, node_count, link_count, component_count, largest_component_size,"
+        " rounds, jump_passes, max_rounds from identity.stitch_runs where run_date = %s",
+        (RUN_DATE,),
+    )
+    assert len(rows) == 1
+    model_name, nodes, links, components, largest, rounds, jump_passes, max_rounds = rows[0]
+    assert model_name == "int_identity_components_stitched"
+    assert nodes == world.value("select count(*) from identity.identity_map") == 22
+    assert links == world.value("select count(*) from identity.int_identity_links_paired")
+    assert components == world.value("select count(*) from profiles.profiles") == 5
+    assert largest == 9  # Alice + Eve
+    assert max_rounds == 64
+    # The capped build below relies on this graph needing more than one round.
+    assert 2 <= rounds <= max_rounds
+    assert jump_passes >= rounds
+    assert world.value("select count(*) from identity.stitch_runs") == 1
+
+
+# --- rebuilds (keep these last: they rebuild the module's database) ---------------------
+
+
+def test_second_build_leaves_every_output_table_identical(world):
+    before = world.snapshot()
+    assert EXPECTED_RELATIONS <= set(before)
+    assert all(count > 0 for count, _ in before.values())
+    build(RUN_DATE)
+    assert world.snapshot() == before
+
+
+def test_build_capped_below_the_rounds_needed_fails_and_keeps_previous_tables(world):
+    from dbt.cli.main import dbtRunner
+
+    before = world.snapshot()
+    needed = world.value("select rounds from identity.stitch_runs where run_date = %s", (RUN_DATE,))
+    assert needed > 1
+
+    args = dbt_args("build") + [
+        "--vars",
+        json.dumps({"run_date": RUN_DATE, "identity_max_rounds": 1}),
+        "--log-level",
+        "error",
+    ]
+    result = dbtRunner().invoke(args)
+
+    assert result.exception is None  # dbt ran; the model failed
+    assert not result.success
+    statuses = {r.node.name: (str(r.status), r.message or "") for r in result.result}
+    status, message = statuses["int_identity_components_stitched"]
+    assert status == "error"
+    assert "identity_max_rounds=1" in message and "no labels were written" in message
+    assert statuses["identity_map"][0] == "skipped"
+    assert statuses["profiles"][0] == "skipped"
+
+    # Nothing partial: same tables, same rows, no leftover work tables, same stitch_runs row.
+    assert world.snapshot() == before
