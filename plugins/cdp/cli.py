@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("cdp").setLevel(logging.INFO)  # our stage reports; libraries stay quiet
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     return args.func(args)
 
 

@@ -18,7 +18,7 @@ from cdp.identity.normalize import normalize_identifiers
 from cdp.ingest.loader import DropIncomplete, DropReport, ensure_tables, load_drop
 from cdp.landing import LandingZone
 from cdp.quality import GateFailed, GateResult, run_checkpoint
-from cdp.transform import BuildResult, build
+from cdp.transform import BuildFailed, BuildResult, build
 from cdp.warehouse import connect
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,9 @@ def run_day(
     except GateFailed as exc:
         result.gates.append(exc.result)
         result.error = f"gate {exc.result.checkpoint} failed: activation skipped"
+        return result
+    except BuildFailed as exc:
+        result.error = f"{exc}: activation skipped"
         return result
     for activation in load_activations():
         result.activations.append(activate(activation.name, dt, dry_run=dry_run))
