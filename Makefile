@@ -16,7 +16,7 @@ DEMO_DAYS ?= 3
 DEMO_START ?= 2026-11-01
 DEMO_LANDING ?= .cdp/landing
 
-.PHONY: help install demo test test-unit test-integration lint lock up down clean warehouse-stop
+.PHONY: help install sample-data demo test test-unit lint lock up down clean warehouse-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -31,12 +31,14 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 
 install: $(VENV)/.installed ## install every dependency at the locked versions (fast when done)
 
-demo: install ## generate sample data and run the whole pipeline on the embedded warehouse
+sample-data: install ## write the demo landing zone (.cdp/landing) unless it is there already
 	@if [ ! -f $(DEMO_LANDING)/.generated-$(DEMO_CUSTOMERS)-$(DEMO_DAYS)-$(DEMO_START) ]; then \
 		rm -rf $(DEMO_LANDING); \
 		$(BIN)/cdp generate --out $(DEMO_LANDING) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --start $(DEMO_START) && \
 		touch $(DEMO_LANDING)/.generated-$(DEMO_CUSTOMERS)-$(DEMO_DAYS)-$(DEMO_START); \
 	fi
+
+demo: sample-data ## generate sample data and run the whole pipeline on the embedded warehouse
 	@end=$$(date -d "$(DEMO_START) + $$(( $(DEMO_DAYS) - 1 )) days" +%F); \
 	status=0; $(BIN)/cdp run --landing $(DEMO_LANDING) --start $(DEMO_START) --end $$end || status=$$?; \
 	$(BIN)/cdp warehouse stop >/dev/null; exit $$status
@@ -53,6 +55,12 @@ lint: install ## ruff (with Airflow rules) and the DAG integrity test
 
 lock: | $(UV) ## re-resolve the lock file after changing pyproject.toml
 	$(UV) lock --python $(PYTHON)
+
+up: sample-data ## start Airflow locally on the embedded warehouse and print the login
+	scripts/local_airflow.sh up
+
+down: ## stop the local Airflow and the embedded warehouse
+	scripts/local_airflow.sh down
 
 warehouse-stop: ## stop the embedded warehouse
 	$(BIN)/cdp warehouse stop
