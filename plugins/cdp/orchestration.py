@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from cdp import settings
+from cdp.drop_sensor import DropSensor
 
 RAW_READY = Asset(name="cdp_raw_data_ready")
 AUDIENCES_READY = Asset(name="cdp_audiences_ready")
@@ -91,22 +92,8 @@ the *raw data ready* asset that starts `cdp_build`.
 """
 
 
-@task.sensor(poke_interval=60, mode="reschedule", timeout=DROP_TIMEOUT_MINUTES * 60)
-def wait_for_drop(source_name: str):
-    """Done when the drop's _SUCCESS exists; skipped when the source is not selected."""
-    from airflow.sdk import PokeReturnValue
-    from airflow.sdk.exceptions import AirflowSkipException
-
-    from cdp.landing import LandingZone
-    from cdp.pipeline import drop_state
-
-    params = get_current_context()["params"]
-    if source_name not in params["sources"]:
-        raise AirflowSkipException(f"{source_name} not selected for this run")
-    dt = _run_date(params)
-    state = drop_state(LandingZone.from_uri(params["landing_uri"] or default_landing_uri()), source_name, dt)
-    print(f"{source_name}/dt={dt}: drop {state}")  # the task log says what it waits for
-    return PokeReturnValue(is_done=state == "complete")
+def _landing_uri(params: dict) -> str:
+    return params["landing_uri"] or default_landing_uri()
 
 
 @task
@@ -114,7 +101,7 @@ def load_drop(source_name: str) -> dict:
     from cdp.pipeline import ingest_source
 
     params = get_current_context()["params"]
-    report = ingest_source(params["landing_uri"] or default_landing_uri(), source_name, _run_date(params))
+    report = ingest_source(_landing_uri(params), source_name, _run_date(params))
     for line in report.log_lines():
         print(line)
     return {
@@ -158,6 +145,9 @@ def ingest_dag():
             "landing_uri": Param(None, type=["null", "string"], description="Landing zone override"),
             "dt": Param(None, type=["null", "string"], description="Business date YYYY-MM-DD (default: logical date)"),
             "sources": Param(list(SOURCE_NAMES), type="array", description="Sources to load"),
+            "drop_timeout_minutes": Param(
+                DROP_TIMEOUT_MINUTES, type="integer", minimum=0, description="How long to wait for a drop's _SUCCESS"
+            ),
             "max_quarantine_share": Param(
                 0.05,
                 type="number",
@@ -170,7 +160,7 @@ def ingest_dag():
     def cdp_ingest():
         identifiers = prepare_identifiers()
         for source in SOURCE_NAMES:
-            waited = wait_for_drop.override(task_id=f"wait_{source}")(source)
+            waited = DropSensor(task_id=f"wait_{source}", source=source, run_date=_run_date, landing_uri=_landing_uri)
             loaded = load_drop.override(task_id=f"load_{source}")(source)
             waited >> loaded >> identifiers
         identifiers >> raw_gate()

@@ -87,3 +87,23 @@ def test_ingest_selected_sources_only(dags, warehouse_url, tmp_path):
     assert states["wait_web_events"] == "skipped" and states["load_web_events"] == "skipped"
     assert scalar(warehouse_url, "select count(*) from raw.web_events") == 0
     assert scalar(warehouse_url, "select count(*) from raw.crm_customers") > 0
+
+
+def test_missing_drop_fails_the_sensor_clearly_after_the_timeout(dags, warehouse_url, tmp_path, capsys):
+    from airflow.utils.state import DagRunState
+
+    landing = tmp_path / "landing"
+    partial = landing / "pos_transactions" / f"dt={DT}"
+    partial.mkdir(parents=True)
+    (partial / "p.csv").write_text("transaction_id,store_id,transacted_at\nT-1,S-1,2026-11-01\n")  # no _SUCCESS
+    conf = {"landing_uri": str(landing), "sources": ["pos_transactions"], "drop_timeout_minutes": 0}
+    run = dags["cdp_ingest"].test(logical_date=datetime.fromisoformat(DT).replace(tzinfo=UTC), run_conf=conf)
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert run.state == DagRunState.FAILED
+    assert states["wait_pos_transactions"] == "failed"
+    assert states["load_pos_transactions"] == "upstream_failed"
+    logs = capsys.readouterr()
+    assert "pos_transactions dt=2026-11-01: drop not complete after 0 minute(s) (files but no _SUCCESS marker)" in (
+        logs.out + logs.err
+    )
+    assert scalar(warehouse_url, "select to_regclass('raw.pos_transactions')") is None

@@ -40,6 +40,7 @@ class ExpectationOutcome:
     success: bool
     observed: object = None
     unexpected_count: int | None = None
+    error: str | None = None  # the expectation could not be evaluated (e.g. a broken query)
 
 
 @dataclass
@@ -57,6 +58,9 @@ class GateResult:
         status = "passed" if self.success else "FAILED"
         lines = [f"gate {self.checkpoint}: {status} ({len(self.outcomes) - len(self.failed)}/{len(self.outcomes)})"]
         for o in self.failed:
+            if o.error:
+                lines.append(f"  ERROR {o.table}: {o.expectation} ({o.description}): {o.error}")
+                continue
             count = f", {o.unexpected_count} unexpected row(s)" if o.unexpected_count is not None else ""
             lines.append(f"  FAILED {o.table}: {o.expectation} ({o.description}) observed={o.observed}{count}")
         if self.data_docs:
@@ -160,6 +164,7 @@ def run_checkpoint(name: str, variables: dict[str, str] | None = None, raise_on_
                     success=bool(er.success),
                     observed=er.result.get("observed_value"),
                     unexpected_count=er.result.get("unexpected_count"),
+                    error=_exception_message(er),
                 )
             )
     docs = [s["site_url"] for s in context.get_docs_sites_urls(site_name=DATA_DOCS_SITE)]
@@ -169,3 +174,15 @@ def run_checkpoint(name: str, variables: dict[str, str] | None = None, raise_on_
     if raise_on_failure and not result.success:
         raise GateFailed(result)
     return result
+
+
+def _exception_message(expectation_result) -> str | None:
+    """First line of the exception GX caught while evaluating, if any (no data values in it)."""
+    info = expectation_result.exception_info or {}
+    # GX reports one exception, or one per metric it tried to compute.
+    candidates = [info] + [v for v in info.values() if isinstance(v, dict)]
+    for candidate in candidates:
+        if candidate.get("raised_exception"):
+            message = str(candidate.get("exception_message") or "error")
+            return message.splitlines()[0][:300]
+    return None
