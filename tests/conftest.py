@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+
 from cdp.warehouse.embedded import EmbeddedWarehouse
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+
 from cdp.sample_data import generate_landing_zone
 
 pytestmark = pytest.mark.e2e

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 import psycopg2
 import pytest
+
 from cdp import settings
 from cdp.identity.normalize import DDL as PREP_DDL
 from cdp.ingest.loader import ensure_tables

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+
 from cdp.ingest.loader import DropIncomplete, load_drop
 from cdp.landing import LandingZone
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from cdp.identity.normalize import normalize
 from cdp.identity.rules import load_rules, parse_rules
 

@@ -7,6 +7,7 @@ import io
 import re
 
 import pytest
+
 from cdp.contracts import SOURCES
 from cdp.ingest.reader import FileRejected, read_records
 from cdp.landing import LandingFile

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import phonenumbers
 import pytest
+
 from cdp.contracts import SOURCES, ColumnType
 from cdp.sample_data import EMAIL_PLACEHOLDERS, PHONE_PLACEHOLDERS, GenerationStats, generate_landing_zone
 
