@@ -5,6 +5,7 @@ Only listing, the completeness marker and opening files live here; parsing is th
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from datetime import date
@@ -94,6 +95,26 @@ class LocalLandingZone(LandingZone):
         return sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
 
 
+class _StreamingBodyReader(io.RawIOBase):
+    """A raw stream over boto3's response body, which text and gzip readers cannot use directly
+    (it closes itself once read to the end, and text wrappers then refuse to finish)."""
+
+    def __init__(self, body):
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self._body.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()
+
+
 class S3LandingZone(LandingZone):
     """An S3 prefix, read with boto3. `AWS_ENDPOINT_URL` points it at any S3-compatible server."""
 
@@ -141,7 +162,8 @@ class S3LandingZone(LandingZone):
 
     def open(self, file: LandingFile) -> BinaryIO:
         key = file.uri[len(f"s3://{self.bucket}/") :]
-        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        return io.BufferedReader(_StreamingBodyReader(body), buffer_size=1 << 20)
 
     def sources_present(self) -> list[str]:
         base = self._key() + "/" if self.prefix else ""

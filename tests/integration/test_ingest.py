@@ -372,3 +372,34 @@ def test_loads_from_s3(db, s3_endpoint, monkeypatch, tmp_path):
         )
         == 1
     )
+
+
+def test_generated_landing_zone_loads_the_same_from_s3_as_from_a_folder(db, s3_endpoint, monkeypatch, tmp_path):
+    import boto3
+
+    from cdp.sample_data import generate_landing_zone
+
+    for name, value in {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    stats = generate_landing_zone(tmp_path, customers=150, days=1, start=DT, seed=9)
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+    s3.create_bucket(Bucket="generated")
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            s3.upload_file(str(path), "generated", f"lz/{path.relative_to(tmp_path)}")
+
+    counts = {}
+    for uri in (str(tmp_path), "s3://generated/lz"):
+        landing = LandingZone.from_uri(uri)
+        assert landing.sources_present() == sorted(stats.rows_per_source)
+        reports = [load_drop(db, landing, source, DT) for source in landing.sources_present()]
+        db.commit()
+        counts[uri] = {r.source: (r.rows_read, r.rows_loaded, r.rows_quarantined) for r in reports}
+    assert counts[str(tmp_path)] == counts["s3://generated/lz"]
+    assert {s: c[0] for s, c in counts[str(tmp_path)].items()} == stats.rows_per_source
+    assert sum(c[2] for c in counts[str(tmp_path)].values()) == stats.malformed_rows
