@@ -6,7 +6,7 @@ and `cdp contract` prints them as documentation. Changing a source means changin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -51,7 +51,6 @@ class Source:
     key: tuple[str, ...] = ()  # the source's business key (unique per drop unless noted)
     key_repeats: bool = False  # True where the contract allows the key to come again (status updates)
     event_time: str | None = None  # the column that says when the row happened
-    extra_rules: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -258,6 +257,10 @@ def describe(source: Source) -> str:
         f"### {source.name} ({source.file_format})",
         "",
         source.description,
+        "",
+        f"Key: {', '.join(source.key) or '(none)'}"
+        + (" (may repeat across rows and drops)" if source.key_repeats else " (unique per drop)")
+        + (f". Event time: {source.event_time}." if source.event_time else "."),
         "",
         "| column | type | required | allowed values | identity |",
         "|---|---|---|---|---|",
