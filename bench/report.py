@@ -38,7 +38,8 @@ def _stage_row(r: StageResult) -> str:
     ref_cells = ["", "", "", ""]
     if ref:
         ratio = f"{r.seconds / ref.seconds:.2f}×" if ref.seconds > 0 else ""
-        ref_cells = [ref.name, _num(ref.seconds, 2), _num(ref.rows / ref.seconds if ref.rows else None, 0), ratio]
+        rate = ref.rows / ref.seconds if ref.rows and ref.seconds > 0 else None
+        ref_cells = [ref.name, _num(ref.seconds, 3), _num(rate, 0), ratio]
     cells = [name, _num(r.seconds, 2), rows, _num(r.rows_per_second, 0), _cpu(r), peak, *ref_cells]
     return "| " + " | ".join(cells) + " |"
 

@@ -29,6 +29,10 @@ up)
     url="http://localhost:$AIRFLOW__API__PORT"
     for _ in $(seq 1 90); do
         if curl -fs "$url/api/v2/monitor/health" > /dev/null 2>&1; then
+            # One pool per destination instance bounds how hard the activation tasks hit it.
+            cdp activations --pools | while read -r pool slots; do
+                airflow pools set "$pool" "$slots" "cdp destination instance" > /dev/null
+            done
             password=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['admin'])" \
                 "$STATE/simple_auth_manager_passwords.json.generated" 2>/dev/null || echo "see $STATE/standalone.log")
             echo "Airflow UI: $url   login: admin / $password"

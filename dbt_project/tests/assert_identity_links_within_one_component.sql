@@ -1,8 +1,9 @@
--- The stitched components are closed: no link joins two components, and every root
--- is a node that is its own root. Fails with the offending links or nodes.
+-- The stitching is closed: a link joins two identities of one profile unless it is recorded
+-- as not made (stitch_rejected_links), and every link recorded as not made does cross two
+-- profiles or touch an identity the cap cut. Fails with the offending links.
 with
 
-components as (
+stitched as (
 
     select * from {{ ref('int_identity_components_stitched') }}
 
@@ -14,31 +15,47 @@ links as (
 
 ),
 
-links_across_components as (
+rejected as (
 
-    select
-        'link across components' as problem,
-        links.node_id_a as node_id,
-        links.node_id_b as other_node_id
-    from links
-    inner join components as component_a on component_a.node_id = links.node_id_a
-    inner join components as component_b on component_b.node_id = links.node_id_b
-    where component_a.root_node_id <> component_b.root_node_id
+    select * from {{ cdp.stitch_state(ref('int_identity_components_stitched'))['rejected_links'] }}
 
 ),
 
-roots_not_roots as (
+judged as (
 
     select
-        'root is not its own root' as problem,
-        components.node_id,
-        components.root_node_id as other_node_id
-    from components
-    left join components as roots on roots.node_id = components.root_node_id
-    where roots.node_id is null or roots.root_node_id <> roots.node_id
+        links.node_id_a,
+        links.node_id_b,
+        stitched_a.component_node_id = stitched_b.component_node_id as same_component,
+        coalesce(stitched_a.profile_id = stitched_b.profile_id, false) as same_profile,
+        rejected.reason
+    from links
+    inner join stitched as stitched_a on stitched_a.node_id = links.node_id_a
+    inner join stitched as stitched_b on stitched_b.node_id = links.node_id_b
+    left join rejected
+        on rejected.node_id_a = links.node_id_a
+        and rejected.node_id_b = links.node_id_b
 
 )
 
-select * from links_across_components
+select
+    case
+        when not same_component then 'link across candidate components'
+        when same_profile and reason is not null then 'link recorded as not made inside one profile'
+        else 'link across profiles not recorded'
+    end as problem,
+    node_id_a,
+    node_id_b
+from judged
+where not same_component
+    or (same_profile and reason is not null)
+    or (not same_profile and reason is null)
+
 union all
-select * from roots_not_roots
+
+select 'recorded link that does not exist', rejected.node_id_a, rejected.node_id_b
+from rejected
+left join links
+    on links.node_id_a = rejected.node_id_a
+    and links.node_id_b = rejected.node_id_b
+where links.node_id_a is null

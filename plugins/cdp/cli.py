@@ -51,7 +51,8 @@ def cmd_run(args) -> int:
     report_file.parent.mkdir(parents=True, exist_ok=True)
     report_file.write_text(report, encoding="utf-8")
     print(f"(summary written to {report_file})")
-    return 1 if any(day.error for day in results) else 0
+    stopped = any(a.error for day in results for a in day.activations)
+    return 1 if stopped or any(day.error for day in results) else 0
 
 
 def cmd_generate(args) -> int:
@@ -101,6 +102,28 @@ def cmd_gate(args) -> int:
     return 0 if result.success else 1
 
 
+def cmd_activate(args) -> int:
+    from cdp.pipeline import activate
+
+    result = activate(args.name, args.date, dry_run=args.dry_run)
+    print(result.log_line())
+    return 1 if result.error else 0
+
+
+def cmd_activations(args) -> int:
+    from cdp.activation.config import load_activations
+    from cdp.activation.destinations import destination_for
+
+    activations = load_activations()
+    if args.pools:  # "<pool> <slots>" per destination instance, for `airflow pools set`
+        pools = {a.pool: destination_for(a.destination).pool_slots for a in activations}
+        print("\n".join(f"{pool} {slots}" for pool, slots in sorted(pools.items())))
+        return 0
+    for a in activations:
+        print(f"{a.name}: {a.audience} -> {a.destination} ({a.connection_id}, pool {a.pool}), {a.mode}, {a.schedule}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdp", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
@@ -141,6 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("checkpoint")
     gate.add_argument("--date", type=_date, required=True)
     gate.set_defaults(func=cmd_gate)
+
+    act = sub.add_parser("activate", help="run one activation for a date (plan, send, record)")
+    act.add_argument("name")
+    act.add_argument("--date", type=_date, required=True)
+    act.add_argument("--dry-run", action="store_true", help="plan without sending")
+    act.set_defaults(func=cmd_activate)
+
+    acts = sub.add_parser("activations", help="list the configured activations")
+    acts.add_argument("--pools", action="store_true", help="print each destination pool and its slots")
+    acts.set_defaults(func=cmd_activations)
     return parser
 
 

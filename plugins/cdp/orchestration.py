@@ -171,17 +171,28 @@ def ingest_dag():
 BUILD_DOC = """
 ### cdp_build — `raw.*` to identity, profiles and audiences
 
-Runs when *raw data ready* updates (or by hand with a `dt`). **dbt_build** runs `dbt build`
-for the date (models, then the tests of each model); **outputs_gate** runs the
-`warehouse_outputs` checkpoint and updates *audiences ready*, which starts `cdp_activate`.
+Runs when *raw data ready* updates (or by hand with a `dt`). **run_date** resolves the business
+date; dbt builds every model for it, each model's tests right after the model; **outputs_gate**
+runs the `warehouse_outputs` checkpoint and updates *audiences ready*, which starts `cdp_activate`.
 
 **Writes** `staging.*`, `identity.*`, `profiles.*`, `audiences.*`.
 
 **Triage**
-- *dbt_build failed*: the log names the failing model or test; `dbt build --select <model>`
+- *a dbt task failed*: the log names the failing model or test; `dbt build --select <model>`
   with `dbt_project/profiles.yml` reproduces it locally.
 - *outputs_gate failed* (no retry): the report names the expectation and the count; nothing is
   activated until the data is fixed and the build re-run.
+"""
+
+BUILD_DOC_MODELS = """
+**dbt tasks**: the **dbt** group has one task per model (Cosmos, rendered from
+`dbt_project/target/airflow/manifest.json`). Its **dbt_producer_watcher** task runs one `dbt build`;
+each model's task follows that model and its tests. Clear a failed model's task to re-run it alone.
+"""
+
+BUILD_DOC_SINGLE = """
+**dbt tasks**: one **dbt_build** task runs `dbt build` for the whole project ({reason}).
+The per-model view needs the manifest: `make install` (or `make up`) writes it with `dbt parse`.
 """
 
 
@@ -204,7 +215,19 @@ def outputs_gate() -> dict:
     return {"checkpoint": result.checkpoint, "success": result.success}
 
 
+@task
+def run_date() -> str:
+    """The business date of this build; the dbt tasks read it as dbt's `run_date` var."""
+    return _run_date(get_current_context()["params"]).isoformat()
+
+
 def build_dag():
+    from cdp.dbt_tasks import dbt_task_group, manifest_state
+
+    manifest = manifest_state()
+    per_model = manifest == "current"
+    note = BUILD_DOC_MODELS if per_model else BUILD_DOC_SINGLE.format(reason=f"the manifest is {manifest}")
+
     @dag(
         dag_id="cdp_build",
         schedule=[RAW_READY],
@@ -213,11 +236,15 @@ def build_dag():
         max_active_runs=1,
         default_args=DEFAULT_ARGS,
         tags=["cdp", "dbt"],
-        doc_md=BUILD_DOC,
+        doc_md=BUILD_DOC + note,
         params={"dt": Param(None, type=["null", "string"], description="Business date YYYY-MM-DD")},
     )
     def cdp_build():
-        dbt_build() >> outputs_gate()
+        if per_model:
+            date_task = run_date()
+            date_task >> dbt_task_group(f"{{{{ ti.xcom_pull(task_ids='{date_task.operator.task_id}') }}}}") >> outputs_gate()
+        else:
+            dbt_build() >> outputs_gate()
 
     return cdp_build()
 
@@ -225,42 +252,64 @@ def build_dag():
 ACTIVATE_DOC = """
 ### cdp_activate — audiences to destinations
 
-Runs when *audiences ready* updates. **list_activations** reads `config/activations.yml`;
-**activate** runs once per activation (dynamic task mapping): it plans adds, updates and
-removes against what the destination already has, withholds members without the consent the
-purpose needs, delivers, and records every record in `activation.sync_log`.
-Set `dry_run` to see the plans without sending.
+Runs when *audiences ready* updates. One **activate_<name>** task per activation in
+`config/activations.yml`, in the Airflow pool of its destination instance
+(`destination_<connection id>`, created by `make up`; a task whose pool is missing stays
+queued): it plans adds, updates and removes against what the destination holds, withholds
+members without consent or identity, sends in batches of the destination's size with retries
+(backoff, `Retry-After` and vendor throttling honoured), and records every record's fate in
+`activation.sync_log`. **summarize** puts every activation's counts in the run's XCom.
+Set `dry_run` to see the plans without sending. Without a connection, API destinations go to
+a local sandbox stand-in (set `CDP_SANDBOX=off` to forbid that).
 
 **Triage**
-- *activate failed*: the log shows the plan and the destination's error; state is committed
-  only for accepted records, so clearing the task resumes where it stopped.
+- *activate_<name> failed*: the log shows the plan, each retry and the destination's error.
+  State is committed per accepted batch and unsent batches stay in `activation.outbox`, so the
+  task's retry (or clearing it) resumes where it stopped and sends nothing twice.
+- *records rejected*: `activation.sync_log` has the destination's reason; they are not sent
+  again until they change (`activation.rejections`; delete a row there to force a resend).
+- *a throttled destination*: lower the pool's slots or the activation's `batch_size`.
 """
 
 
 @task
-def list_activations() -> list[str]:
-    from cdp.activation.config import load_activations
-
-    return [a.name for a in load_activations()]
-
-
-@task(max_active_tis_per_dag=4)
 def activate(name: str) -> dict:
     from cdp.pipeline import activate as run_activation
 
     params = get_current_context()["params"]
     result = run_activation(name, _run_date(params), dry_run=params["dry_run"])
     print(result.log_line())
+    if result.error:
+        # Accepted batches are committed: Airflow's retry resumes with what is left.
+        raise RuntimeError(f"activation {name} stopped: {result.error}")
+    return result.counts()
+
+
+@task(trigger_rule="all_done")
+def summarize(names: list[str]) -> dict:
+    """Every activation's counts (never identifiers), as the run's summary in XCom."""
+    ti = get_current_context()["ti"]
+    results = {name: ti.xcom_pull(task_ids=f"activate_{name}") for name in names}
+    for name, counts in results.items():
+        print(f"{name}: {counts if counts else 'no result (failed or not run)'}")
+    done = [c for c in results.values() if c]
     return {
-        "activation": name,
-        "sent": result.sent,
-        "withheld": len(result.plan.withheld),
-        "rejected": result.rejected,
-        "dry_run": result.dry_run,
+        "activations": results,
+        "sent": sum(c["sent"] for c in done),
+        "rejected": sum(c["rejected"] for c in done),
+        "failed": sum(c["failed"] for c in done),
+        "withheld": sum(c["withheld"] for c in done),
+        "not_finished": sorted(name for name, counts in results.items() if not counts),
     }
 
 
 def activate_dag():
+    from cdp.activation.config import load_activations
+
+    # The configuration is the DAG's shape: one task per activation, each in its destination's
+    # pool (a mapped task cannot take a pool per instance). Reading one small YAML file is cheap.
+    activations = load_activations()
+
     @dag(
         dag_id="cdp_activate",
         schedule=[AUDIENCES_READY],
@@ -276,6 +325,7 @@ def activate_dag():
         },
     )
     def cdp_activate():
-        activate.expand(name=list_activations())
+        runs = [activate.override(task_id=f"activate_{a.name}", pool=a.pool)(a.name) for a in activations]
+        runs >> summarize([a.name for a in activations])
 
     return cdp_activate()

@@ -31,6 +31,11 @@ def dbt_project_dir() -> Path:
     return Path(os.environ.get("CDP_DBT_PROJECT_DIR", PROJECT_ROOT / "dbt_project"))
 
 
+def dbt_manifest_path() -> Path:
+    """The manifest Airflow renders the dbt tasks from: written by `dbt parse` at install time, never committed."""
+    return Path(os.environ.get("CDP_DBT_MANIFEST", dbt_project_dir() / "target" / "airflow" / "manifest.json"))
+
+
 def expectations_dir() -> Path:
     return Path(os.environ.get("CDP_EXPECTATIONS_DIR", PROJECT_ROOT / "expectations"))
 
@@ -41,6 +46,15 @@ def activations_file() -> Path:
 
 def identity_rules_file() -> Path:
     return Path(os.environ.get("CDP_IDENTITY_RULES_FILE", PROJECT_ROOT / "config" / "identity_rules.yml"))
+
+
+def policies_file() -> Path:
+    """Data labels, marketing actions and the governance and consent policies."""
+    return Path(os.environ.get("CDP_POLICIES_FILE", PROJECT_ROOT / "config" / "policies.yml"))
+
+
+def merge_policy_file() -> Path:
+    return Path(os.environ.get("CDP_MERGE_POLICY_FILE", PROJECT_ROOT / "config" / "merge_policy.yml"))
 
 
 def exports_uri() -> str:

@@ -84,17 +84,22 @@ def render(results: list[DayResult], totals: dict | None = None) -> str:
     activated = {}
     for day in results:
         for a in day.activations:
-            counts = activated.setdefault((a.activation, a.destination), [0, 0, 0, 0, 0])
+            counts = activated.setdefault((a.activation, a.destination), [0, 0, 0, 0, 0, 0, 0])
             counts[0] += len(a.plan.adds)
             counts[1] += len(a.plan.updates) + len(a.plan.removes)
             counts[2] += a.sent
+            counts[3] += a.rejected
+            counts[4] += a.failed
             if not a.skipped:  # the last day that ran says who is withheld and delivered now
-                counts[3], counts[4] = len(a.plan.withheld), a.delivered_rows
+                counts[5], counts[6] = len(a.plan.withheld), a.delivered_rows
     lines += ["", "Activation (records per destination; adds, updates and sends over all days)"]
+    headers = ["activation", "destination", "adds", "updates+removes", "sent", "rejected", "failed"]
     lines += _table(
-        ["activation", "destination", "adds", "updates+removes", "sent", "withheld now", "rows delivered"],
-        [[name, dest, *c] for (name, dest), c in activated.items()] or [["(none)", "", 0, 0, 0, 0, 0]],
+        [*headers, "withheld now", "rows delivered"],
+        [[name, dest, *c] for (name, dest), c in activated.items()] or [["(none)", "", 0, 0, 0, 0, 0, 0, 0]],
     )
+    stopped = [f"{d.dt} {a.activation}: {a.error}" for d in results for a in d.activations if a.error]
+    lines += [f"  STOPPED (the next run resumes): {line}" for line in stopped]
     skipped = [f"{d.dt} {a.activation}" for d in results for a in d.activations if a.skipped]
     if skipped:
         lines.append(f"  not re-sent (destination holds a newer date): {', '.join(skipped)}")
@@ -109,5 +114,6 @@ def render(results: list[DayResult], totals: dict | None = None) -> str:
     if docs:
         lines.append(f"  Data Docs: {docs}")
     errors = [f"{d.dt}: {d.error}" for d in results if d.error]
+    errors += [f"{d.dt}: activation {a.activation} stopped" for d in results for a in d.activations if a.error]
     lines += ["", "Result: " + ("FAILED — " + "; ".join(errors) if errors else "all stages succeeded"), ""]
     return "\n".join(lines)

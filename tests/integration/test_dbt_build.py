@@ -21,6 +21,7 @@ import pytest
 
 from cdp import settings
 from cdp.identity.normalize import DDL as PREP_DDL
+from cdp.identity.rules import write_rules
 from cdp.ingest.loader import ensure_tables
 from cdp.transform import build, dbt_args, dbt_env
 
@@ -131,6 +132,7 @@ def world(embedded_server, tmp_path_factory):
             with conn.cursor() as cur:
                 cur.execute(PREP_DDL)
                 cur.execute(FIXTURE.read_text())
+            write_rules(conn)
             conn.commit()
             conn.autocommit = True
 

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import socket
-import subprocess
-import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -316,30 +312,6 @@ def test_incomplete_drop_is_not_loaded(db, tmp_path):
     write_drop(tmp_path, "crm_customers", {"a.csv": f"{CRM_HEADER}\n{CRM_GOOD}\n".encode()}, complete=False)
     with pytest.raises(DropIncomplete, match="crm_customers dt=2026-11-01"):
         load_drop(db, LandingZone.from_uri(str(tmp_path)), "crm_customers", DT)
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """moto in server mode: a real S3 HTTP endpoint on loopback, not in-process patching."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    yield endpoint
-    server.terminate()
-    server.wait(10)
 
 
 def test_loads_from_s3(db, s3_endpoint, monkeypatch, tmp_path):

@@ -16,6 +16,18 @@
     {% do run_query('analyze ' ~ relation) %}
 {%- endmacro %}
 
+{#- Refreshes the planner's statistics after rows were added to a work table. -#}
+{% macro analyze_work_table(relation) -%}
+    {{ return(adapter.dispatch('analyze_work_table', 'cdp')(relation)) }}
+{%- endmacro %}
+
+{% macro default__analyze_work_table(relation) -%}
+{%- endmacro %}
+
+{% macro postgres__analyze_work_table(relation) -%}
+    {% do run_query('analyze ' ~ relation) %}
+{%- endmacro %}
+
 {% macro drop_work_table(relation) -%}
     {% do run_query('drop table if exists ' ~ relation) %}
 {%- endmacro %}

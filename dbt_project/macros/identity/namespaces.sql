@@ -1,16 +1,8 @@
-{#- Identity namespaces in anchor priority: the smallest identity of a component by
-    (priority, value) is its anchor and names its profile. Person-level ids first,
-    device/cookie ids last (lower cardinality, higher priority). -#}
+{#- The identity namespaces the landing contract knows. Their priority, which ones are unique
+    per profile and the hub limits are rules (config/identity_rules.yml, read through
+    stg_prep__identity_rules), not code. -#}
 {% macro identity_namespaces() -%}
     {{ return(['crm', 'loyalty', 'email', 'phone', 'ecid']) }}
-{%- endmacro %}
-
-{% macro namespace_priority(namespace_column) -%}
-    case {{ namespace_column }}
-    {%- for namespace in cdp.identity_namespaces() %}
-        when '{{ namespace }}' then {{ loop.index }}
-    {%- endfor %}
-    end
 {%- endmacro %}
 
 {#- Namespaces whose values are personal data: stored hashed where they are kept
@@ -19,10 +11,19 @@
     {{ return(['email', 'phone']) }}
 {%- endmacro %}
 
-{#- Profile id of a component, derived from its anchor identity. Deterministic for
-    the same anchor; stable ids across merges (a persisted id map) come later. -#}
-{% macro profile_id_from_anchor(namespace_column, value_column) -%}
-    {{ dbt.concat(["'P'", "substring(" ~ dbt.hash(dbt.concat([namespace_column, "':'", value_column])) ~ ", 1, 16)"]) }}
+{#- The stable node id of an identity: a 64-bit hash of namespace and normalized value, the
+    same in every run (so the stitching state of one run can be compared with the next). -#}
+{% macro identity_node_id(namespace_column, value_column) -%}
+    {{ cdp.hash_bigint(dbt.concat([namespace_column, "':'", value_column])) }}
+{%- endmacro %}
+
+{#- The id a new profile is minted with: 'P' and 16 hex digits of the md5 of its anchor identity
+    ('namespace:value', or 'namespace:value#run_date' when that id was minted before for an
+    earlier profile: the anchor left it in a merge or a split). Deterministic, so a rerun of the
+    same inputs mints the same ids. -#}
+{% macro profile_id_from_anchor(namespace_column, value_column, salt_sql=none) -%}
+    {%- set key = [namespace_column, "':'", value_column] + (["'#'", salt_sql] if salt_sql else []) -%}
+    {{ dbt.concat(["'P'", "substring(" ~ dbt.hash(dbt.concat(key)) ~ ", 1, 16)"]) }}
 {%- endmacro %}
 
 {#- Namespace of a consent or privacy subject_type. -#}
@@ -34,8 +35,8 @@
     end
 {%- endmacro %}
 
-{#- How a rejected value is kept: SHA-256 hex of the value as landed for PII
-    namespaces, the value itself otherwise. -#}
+{#- How a rejected value is kept: SHA-256 hex of the value for PII namespaces, the value
+    itself otherwise. -#}
 {% macro rejected_identity_value(namespace_column, raw_column) -%}
     case
         when {{ namespace_column }} in ('{{ cdp.pii_namespaces() | join("', '") }}')

@@ -1,29 +1,13 @@
-{#- One row per normalized identity with its profile. The profile id is derived from
-    the component's anchor (its smallest node: namespace priority, then value), so the
-    same graph always gives the same ids. Stable ids across merges and splits (a
-    persisted id map, identity.profile_merges) replace this derivation later. -#}
-with
-
-nodes as (
-
-    select * from {{ ref('int_identity_nodes_numbered') }}
-
-),
-
-components as (
-
-    select * from {{ ref('int_identity_components_stitched') }}
-
-)
-
+{#- One row per stitched identity with its profile. Hubs and identities cut by the profile
+    size cap are not stitched (they are in rejected_identities as graph_limit). profile_id is
+    stable across runs (see int_identity_components_stitched and profile_merges). -#}
 select
     nodes.namespace,
     nodes.identity_value,
-    {{ cdp.profile_id_from_anchor('anchors.namespace', 'anchors.identity_value') }} as profile_id,
+    stitched.profile_id,
     nodes.first_seen_at,
     nodes.last_seen_at
-from nodes
-inner join components
-    on components.node_id = nodes.node_id
-inner join nodes as anchors
-    on anchors.node_id = components.root_node_id
+from {{ ref('int_identity_nodes_numbered') }} as nodes
+inner join {{ ref('int_identity_components_stitched') }} as stitched
+    on stitched.node_id = nodes.node_id
+where stitched.profile_id is not null

@@ -1,7 +1,13 @@
-{#- Identity values that were seen but not stitched, with the reason: rejected by
-    normalization (invalid_format, blocked_value), or not_normalized when
-    prep.identifiers had no row for the value. Includes consent and privacy subjects.
-    Email and phone values are kept as the SHA-256 hex of the value as landed. -#}
+{#- Identity values that were seen but not stitched, or not linked, with the reason:
+    - invalid_format, blocked_value (prep.identifiers), not_normalized (no prep row): the
+      value as landed, on source records and on consent and privacy subjects;
+    - graph_limit: a hub (seen with more identities of another namespace than the rules
+      allow) or an identity cut by the profile size cap: not stitched at all;
+    - unique_namespace_conflict: a link the unique-namespace guard did not make; the row names
+      the link's weaker identity (the one kept out of the other identity's profile; it may be
+      stitched into another profile) and the sources of the records whose links include it.
+    Email and phone values are kept as the SHA-256 hex of the value (as landed for the first
+    group, normalized for the others). -#}
 with
 
 record_rejections as (
@@ -43,6 +49,99 @@ privacy_rejections as (
 
 ),
 
+not_stitched as (
+
+    select nodes.node_id
+    from {{ ref('int_identity_nodes_numbered') }} as nodes
+    where nodes.is_hub
+
+    union all
+
+    select node_id
+    from {{ ref('int_identity_components_stitched') }}
+    where profile_id is null
+
+),
+
+graph_limit_rejections as (
+
+    select
+        occurrence.namespace,
+        {{ cdp.rejected_identity_value('occurrence.namespace', 'occurrence.identity_value') }} as identity_value,
+        'graph_limit' as reason,
+        occurrence.source_name as source,
+        occurrence.seen_at
+    from not_stitched
+    inner join {{ ref('int_identity_occurrences_unioned') }} as occurrence
+        on occurrence.node_id = not_stitched.node_id
+
+),
+
+conflict_links as (
+
+    select
+        rejected.node_id_a,
+        rejected.node_id_b,
+        case when nodes_b.namespace_priority >= nodes_a.namespace_priority then nodes_b.node_id else nodes_a.node_id end
+            as weaker_node_id,
+        case when nodes_b.namespace_priority >= nodes_a.namespace_priority then nodes_a.node_id else nodes_b.node_id end
+            as stronger_node_id,
+        least(nodes_a.namespace_priority, nodes_b.namespace_priority) as stronger_priority
+    from {{ cdp.stitch_state(ref('int_identity_components_stitched'))['rejected_links'] }} as rejected
+    inner join {{ ref('int_identity_nodes_numbered') }} as nodes_a on nodes_a.node_id = rejected.node_id_a
+    inner join {{ ref('int_identity_nodes_numbered') }} as nodes_b on nodes_b.node_id = rejected.node_id_b
+    where rejected.reason = 'unique_namespace_conflict'
+
+),
+
+{#- The records whose links include the rejected one: they carry both identities and the
+    stronger one is the record's strongest linkable identity (the star's centre, see
+    int_identity_links_paired). -#}
+conflict_records as (
+
+    select
+        conflict_links.weaker_node_id,
+        weaker.source_name,
+        weaker.record_id,
+        weaker.seen_at
+    from conflict_links
+    inner join {{ ref('int_identity_occurrences_unioned') }} as weaker
+        on weaker.node_id = conflict_links.weaker_node_id
+    inner join {{ ref('int_identity_occurrences_unioned') }} as stronger
+        on stronger.source_name = weaker.source_name
+        and stronger.record_id = weaker.record_id
+        and stronger.node_id = conflict_links.stronger_node_id
+    where not exists (
+        select 1
+        from {{ ref('int_identity_occurrences_unioned') }} as other
+        inner join {{ ref('int_identity_nodes_numbered') }} as other_node
+            on other_node.node_id = other.node_id
+        where other.source_name = weaker.source_name
+            and other.record_id = weaker.record_id
+            and not other_node.is_hub
+            and (
+                other_node.namespace_priority < conflict_links.stronger_priority
+                or (other_node.namespace_priority = conflict_links.stronger_priority
+                    and other_node.node_id < conflict_links.stronger_node_id)
+            )
+    )
+
+),
+
+conflict_rejections as (
+
+    select
+        nodes.namespace,
+        {{ cdp.rejected_identity_value('nodes.namespace', 'nodes.identity_value') }} as identity_value,
+        'unique_namespace_conflict' as reason,
+        conflict_records.source_name as source,
+        conflict_records.seen_at
+    from conflict_records
+    inner join {{ ref('int_identity_nodes_numbered') }} as nodes
+        on nodes.node_id = conflict_records.weaker_node_id
+
+),
+
 rejections as (
 
     select * from record_rejections
@@ -50,6 +149,10 @@ rejections as (
     select * from consent_rejections
     union all
     select * from privacy_rejections
+    union all
+    select * from graph_limit_rejections
+    union all
+    select * from conflict_rejections
 
 )
 

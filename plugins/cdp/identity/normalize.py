@@ -3,7 +3,10 @@
 Runs after ingest and before dbt. Phones need libphonenumber's rules (national formats, the
 row's country as default region), which SQL cannot express, so the result is written to
 `prep.identifiers`, one row per distinct (namespace, raw value, default region); dbt's staging
-models join to it. Only values not normalized before are processed, so a daily run is small.
+models join to it. Only values not normalized before are processed, so a daily run is small;
+when the rules file changed since the last run, the values already there are checked again
+against its blocked values and patterns. The linking rules go to `prep.identity_rules` in the
+same transaction (see cdp.identity.rules).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import date
 
 import phonenumbers
 
-from cdp.identity.rules import IdentityRules, load_rules
+from cdp.identity.rules import IdentityRules, load_rules, write_rules
 from cdp.warehouse.bulk import copy_rows
 
 log = logging.getLogger(__name__)
@@ -133,9 +136,12 @@ def _existing_sources(cur) -> list[str]:
 def normalize_identifiers(conn, dates: list[date] | None = None, rules: IdentityRules | None = None) -> dict:
     """Fill prep.identifiers for values loaded on `dates` (all raw data when None). Returns counts."""
     rules = rules or load_rules()
+    rules_changed = write_rules(conn, rules)
     with conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(hashtext('cdp.identity.normalize'))")
         cur.execute(DDL)
+        if rules_changed:
+            _recheck_blocked(cur, rules)
         sources = _existing_sources(cur)
         if not sources:
             return {"normalized": 0, "rejected": 0}
@@ -154,3 +160,32 @@ def normalize_identifiers(conn, dates: list[date] | None = None, rules: Identity
         cur.execute("drop table new_identifiers")
     log.info("identifiers: %(normalized)s new normalized, %(rejected)s new rejected", counts)
     return counts
+
+
+def _recheck_blocked(cur, rules: IdentityRules) -> int:
+    """Apply changed blocked values and patterns to the values normalized before; returns rows changed.
+
+    An accepted value that is now blocked becomes blocked_value; a blocked_value that is no longer
+    blocked is normalized again (it may be accepted or invalid_format).
+    """
+    cur.execute(
+        "select namespace, raw_value, default_region, identity_value, reason from prep.identifiers"
+        " where identity_value is not null or reason = 'blocked_value'"
+    )
+    changed = []
+    for namespace, raw_value, region, identity_value, reason in cur.fetchall():
+        result = normalize(namespace, raw_value, region, rules)
+        if (result.identity_value, result.reason) != (identity_value, reason):
+            changed.append((namespace, raw_value, region, result.identity_value, result.reason))
+    if changed:
+        cur.execute("create temp table changed_identifiers (like prep.identifiers) on commit drop")
+        columns = ("namespace", "raw_value", "default_region", "identity_value", "reason")
+        copy_rows(cur, "changed_identifiers", columns, changed)
+        cur.execute(
+            "update prep.identifiers p set identity_value = c.identity_value, reason = c.reason"
+            " from changed_identifiers c where p.namespace = c.namespace and p.raw_value = c.raw_value"
+            " and p.default_region = c.default_region"
+        )
+        cur.execute("drop table changed_identifiers")
+    log.info("identifiers: identity rules changed, %s values normalized before now read differently", len(changed))
+    return len(changed)

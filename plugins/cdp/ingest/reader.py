@@ -14,6 +14,7 @@ import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import BinaryIO
 
 from cdp.contracts import ColumnType, Source
@@ -36,14 +37,24 @@ class Record:
     error: str | None = None  # a defect found while parsing; the row goes to quarantine
 
 
+# The same record as the loader streams it, without a per-row object: (line, values in the
+# contract's column order, extra, error column, error). In CSV rows an empty string stands for
+# an empty or absent field (CSV cannot tell them from null); in JSONL rows None is null or absent.
+Row = tuple[int, list[str | None], dict[str, object] | None, str | None, str | None]
+
+NUL = "\x00"
+JSON_NUL = "\\u0000"  # how a NUL inside a JSON string is spelled: a raw one is not valid JSON
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _text_stream(raw: BinaryIO, file: LandingFile) -> io.TextIOBase:
     binary = gzip.GzipFile(fileobj=raw, mode="rb") if file.compressed else raw
     # utf-8-sig: a byte-order mark from spreadsheet exports is not part of the first header.
     return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
 
 
-def read_records(raw: BinaryIO, file: LandingFile, source: Source) -> Iterator[Record]:
-    """Yield the file's records; raises FileRejected (possibly after some records were yielded)."""
+def read_rows(raw: BinaryIO, file: LandingFile, source: Source) -> Iterator[Row]:
+    """Yield the file's rows; raises FileRejected (possibly after some rows were yielded)."""
     if file.file_format is None:
         raise FileRejected("unsupported file type (expected one of .csv, .jsonl, with optional .gz)")
     if file.file_format != source.file_format:
@@ -59,16 +70,22 @@ def read_records(raw: BinaryIO, file: LandingFile, source: Source) -> Iterator[R
         raise FileRejected(f"unreadable CSV ({exc})") from None
 
 
-def _check_text(record: Record) -> Record:
-    """Postgres text cannot hold NUL characters: such a row is quarantined, not loaded mangled."""
-    for name, value in record.values.items():
-        if value is not None and "\x00" in value:
-            record.error_column, record.error = name, "contains a NUL character"
-            break
-    return record
+def read_records(raw: BinaryIO, file: LandingFile, source: Source) -> Iterator[Record]:
+    """The rows of `read_rows` as records with named values (None for a missing value)."""
+    names = source.column_names
+    empty_is_null = source.file_format == "csv"
+    for line, values, extra, error_column, error in read_rows(raw, file, source):
+        if empty_is_null:
+            values = [v or None for v in values]
+        yield Record(line, dict(zip(names, values, strict=True)), extra, error_column, error)
 
 
-def _read_csv(text: io.TextIOBase, source: Source) -> Iterator[Record]:
+def _nul_column(names: tuple[str, ...], values: list[str | None], order: list[int]) -> str | None:
+    """The first column (in `order`) holding a NUL character, which Postgres text cannot store."""
+    return next((names[k] for k in order if values[k] is not None and NUL in values[k]), None)
+
+
+def _read_csv(text: io.TextIOBase, source: Source) -> Iterator[Row]:
     reader = csv.reader(text)
     header = next(reader, None)
     if header is None or not any(h.strip() for h in header):
@@ -80,22 +97,31 @@ def _read_csv(text: io.TextIOBase, source: Source) -> Iterator[Record]:
     missing = [c for c in source.required_columns if c not in names]
     if missing:
         raise FileRejected(f"missing required column(s): {', '.join(missing)}")
-    known = set(source.column_names)
-    positions = [(i, n) for i, n in enumerate(names) if n in known]
-    extras = [(i, n) for i, n in enumerate(names) if n not in known]
-    absent = [c for c in source.column_names if c not in names]
+    width = len(names)
+    position = {n: i for i, n in enumerate(names)}
+    # A column the file lacks reads the empty string appended after the row's own fields.
+    positions = [position.get(c, width) for c in source.column_names]
+    pick = itemgetter(*positions)
+    header_order = sorted(range(len(positions)), key=positions.__getitem__)
+    extras = [(i, n) for i, n in enumerate(names) if n not in set(source.column_names)]
     line = reader.line_num + 1
     for row in reader:
         start, line = line, reader.line_num + 1
         if not row:
             continue  # a blank line is not a record
-        values = {n: (row[i] if i < len(row) and row[i] != "" else None) for i, n in positions}
-        values.update(dict.fromkeys(absent))
-        extra = {n: row[i] for i, n in extras if i < len(row) and row[i] != ""} or None
-        record = Record(start, values, extra)
-        if len(row) != len(names):
-            record.error = f"expected {len(names)} fields, found {len(row)}"
-        yield _check_text(record)
+        found = len(row)
+        error = None
+        if found != width:
+            error = f"expected {width} fields, found {found}"
+            row = [*row[:width], *[""] * (width - found)]
+        row.append("")
+        values = list(pick(row))
+        extra = {n: row[i] for i, n in extras if row[i] != ""} or None if extras else None
+        error_column = None
+        if NUL in "".join(values):  # such a row is quarantined, not loaded mangled
+            error_column = _nul_column(source.column_names, values, header_order)
+            error = "contains a NUL character"
+        yield start, values, extra, error_column, error
 
 
 def _json_text(value: object, column_type: ColumnType) -> tuple[str | None, str | None]:
@@ -103,7 +129,7 @@ def _json_text(value: object, column_type: ColumnType) -> tuple[str | None, str 
     if value is None:
         return None, None
     if column_type is ColumnType.JSON:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")), None
+        return _encode_json(value), None
     if isinstance(value, dict | list):
         return None, f"nested value where {column_type.value} expected"
     if isinstance(value, bool):
@@ -113,37 +139,58 @@ def _json_text(value: object, column_type: ColumnType) -> tuple[str | None, str 
     return json.dumps(value), None  # numbers keep their JSON spelling
 
 
-def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Record]:
+def _jsonl_row(line_number: int, obj: dict, source: Source) -> Row:
+    """A parsed object as a row, each key in the object's order (the first defect found is kept)."""
     columns = {c.name: c.type for c in source.columns}
+    values = dict.fromkeys(columns)
+    extra, error_column, error = {}, None, None
+    for key, value in obj.items():
+        if key not in columns:
+            extra[key] = value
+            continue
+        text_value, defect = _json_text(value, columns[key])
+        values[key] = text_value
+        if defect and error is None:
+            error_column, error = key, defect
+            extra[key] = value
+    row_values = list(values.values())
+    if NUL in "".join(v for v in row_values if v is not None):
+        column = _nul_column(source.column_names, row_values, list(range(len(row_values))))
+        error_column, error = column, "contains a NUL character"
+    return line_number, row_values, extra or None, error_column, error
+
+
+def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
+    names = source.column_names
+    known = frozenset(names)
+    json_positions = [i for i, c in enumerate(source.columns) if c.type is ColumnType.JSON]
+    other_positions = [i for i, c in enumerate(source.columns) if c.type is not ColumnType.JSON]
+    loads = json.loads
     seen_content = False
     for line_number, line in enumerate(text, start=1):
-        if not line.strip():
+        if line.isspace() or not line:
             continue
         seen_content = True
-        record = Record(line_number, dict.fromkeys(columns))
         try:
-            obj = json.loads(line)
+            obj = loads(line)
         except json.JSONDecodeError as exc:
-            record.error = f"invalid JSON ({exc.msg} at column {exc.colno})"
-            record.extra = {"_raw": line.rstrip("\r\n")[:10000]}
-            yield record
+            error = f"invalid JSON ({exc.msg} at column {exc.colno})"
+            yield line_number, [None] * len(names), {"_raw": line.rstrip("\r\n")[:10000]}, None, error
             continue
-        if not isinstance(obj, dict):
-            record.error = "not a JSON object"
-            record.extra = {"_raw": line.rstrip("\r\n")[:10000]}
-            yield record
+        if type(obj) is not dict:
+            yield line_number, [None] * len(names), {"_raw": line.rstrip("\r\n")[:10000]}, None, "not a JSON object"
             continue
-        extra = {}
-        for key, value in obj.items():
-            if key not in columns:
-                extra[key] = value
-                continue
-            text_value, defect = _json_text(value, columns[key])
-            record.values[key] = text_value
-            if defect and record.error is None:
-                record.error_column, record.error = key, defect
-                extra[key] = value
-        record.extra = extra or None
-        yield _check_text(record)
+        if JSON_NUL in line or not known.issuperset(obj):
+            yield _jsonl_row(line_number, obj, source)  # the careful path for the rare row
+            continue
+        get = obj.get
+        values = [get(n) for n in names]
+        if any(type(values[i]) is not str and values[i] is not None for i in other_positions):
+            yield _jsonl_row(line_number, obj, source)  # numbers, booleans or nested values
+            continue
+        for i in json_positions:
+            if values[i] is not None:
+                values[i] = _encode_json(values[i])
+        yield line_number, values, None, None, None
     if not seen_content:
         raise FileRejected("empty file")

@@ -1,9 +1,10 @@
 """Running a checkpoint kept as code under `expectations/checkpoints/<name>.yml`.
 
-Each file names warehouse tables and the expectations that must hold for them. A checkpoint
-runs as a real Great Expectations checkpoint against the warehouse and updates Data Docs;
-a failed one raises `GateFailed` with a report that names the expectation, the table and the
-count, never a row's values (no PII).
+Each file names warehouse tables (or one in-memory dataframe, such as an activation's payload)
+and the expectations that must hold for them. A checkpoint runs as a real Great Expectations
+checkpoint and adds its run to Data Docs; a failed one raises `GateFailed` with a report that
+names the expectation, the table and the count, with the keys (profile ids) of failing rows as
+samples for a dataframe, never a row's values (no PII).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import re
 import string
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -22,6 +24,21 @@ from cdp.warehouse import resolve_url
 
 log = logging.getLogger(__name__)
 DATA_DOCS_SITE = "cdp"
+RESULTS_STORE = "cdp_validation_results"
+MAX_SAMPLES = 10
+# What of an expectation's result is kept, logged and rendered: counts, never row values.
+SAFE_RESULT_KEYS = frozenset(
+    {
+        "observed_value",
+        "element_count",
+        "missing_count",
+        "missing_percent",
+        "unexpected_count",
+        "unexpected_percent",
+        "unexpected_percent_total",
+        "unexpected_percent_nonmissing",
+    }
+)
 
 
 class GateFailed(Exception):
@@ -41,6 +58,8 @@ class ExpectationOutcome:
     observed: object = None
     unexpected_count: int | None = None
     error: str | None = None  # the expectation could not be evaluated (e.g. a broken query)
+    samples: list[str] = field(default_factory=list)  # key values (profile ids) of failing rows, no PII
+    sample_key: str | None = None  # the column the samples come from
 
 
 @dataclass
@@ -49,6 +68,7 @@ class GateResult:
     success: bool
     outcomes: list[ExpectationOutcome] = field(default_factory=list)
     data_docs: str | None = None
+    subject: str | None = None  # what was checked, when not the whole warehouse (e.g. an activation)
 
     @property
     def failed(self) -> list[ExpectationOutcome]:
@@ -56,13 +76,17 @@ class GateResult:
 
     def report_lines(self) -> list[str]:
         status = "passed" if self.success else "FAILED"
-        lines = [f"gate {self.checkpoint}: {status} ({len(self.outcomes) - len(self.failed)}/{len(self.outcomes)})"]
+        passed = f"{len(self.outcomes) - len(self.failed)}/{len(self.outcomes)}"
+        subject = f" for {self.subject}" if self.subject else ""
+        lines = [f"gate {self.checkpoint}{subject}: {status} ({passed})"]
         for o in self.failed:
             if o.error:
                 lines.append(f"  ERROR {o.table}: {o.expectation} ({o.description}): {o.error}")
                 continue
             count = f", {o.unexpected_count} unexpected row(s)" if o.unexpected_count is not None else ""
-            lines.append(f"  FAILED {o.table}: {o.expectation} ({o.description}) observed={o.observed}{count}")
+            observed = f" observed={o.observed}" if o.observed is not None else ""
+            samples = f", e.g. {o.sample_key} {', '.join(o.samples)}" if o.samples else ""
+            lines.append(f"  FAILED {o.table}: {o.expectation} ({o.description}){observed}{count}{samples}")
         if self.data_docs:
             lines.append(f"  Data Docs: {self.data_docs}")
         return lines
@@ -88,13 +112,23 @@ def _expectation_classes() -> dict[str, type]:
     return classes
 
 
-def _context(url: str):
-    """An ephemeral GX context: suites come from our files, Data Docs go to the state folder."""
+def _context(url: str | None):
+    """An ephemeral GX context: suites come from our files; validation results and Data Docs stay in the
+    state folder, so the Data Docs index lists every run, not only the last one."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    results_dir = settings.state_dir() / "gx" / "validations"
+    context.add_store(
+        RESULTS_STORE,
+        {
+            "class_name": "ValidationResultsStore",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(results_dir)},
+        },
+    )
+    context.variables.validation_results_store_name = RESULTS_STORE
     docs_dir = settings.state_dir() / "data_docs"
     context.add_data_docs_site(
         site_name=DATA_DOCS_SITE,
@@ -104,69 +138,146 @@ def _context(url: str):
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         },
     )
-    context.data_sources.add_postgres(name="warehouse", connection_string=url)
+    if url:
+        context.data_sources.add_postgres(name="warehouse", connection_string=url)
     return context
 
 
-def _build_expectation(spec: dict, variables: dict[str, str]):
-    kwargs = dict(spec.get("kwargs", {}))
-    for key, value in kwargs.items():
-        if isinstance(value, str):
-            kwargs[key] = string.Template(value).safe_substitute(variables)
+def _substitute(value, variables: dict, escape_braces: bool = False):
+    """`$name` placeholders filled from `variables`; a value that is exactly `$name` of a list becomes the list."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith("$") and isinstance(variables.get(value[1:]), list | tuple):
+        return list(variables[value[1:]])
+    # GX formats queries with str.format: a brace coming from a variable must reach SQL as a literal.
+    flat = {k: str(v).replace("{", "{{").replace("}", "}}") if escape_braces else str(v) for k, v in variables.items()}
+    return string.Template(value).safe_substitute(flat)
+
+
+def _expand(spec: dict, variables: dict) -> list[tuple[dict, dict]]:
+    """An expectation spec with the variables it is built with; `for_each: {var: $list}` makes one per item."""
+    if not spec.get("for_each"):
+        return [(spec, variables)]
+    ((var, source),) = spec["for_each"].items()
+    return [(spec, {**variables, var: item}) for item in _substitute(source, variables)]
+
+
+def _build_expectation(spec: dict, variables: dict):
+    kwargs = {
+        key: _substitute(value, variables, escape_braces=key == "unexpected_rows_query")
+        for key, value in spec.get("kwargs", {}).items()
+    }
     cls = _expectation_classes().get(spec["type"])
     if cls is None:
         raise ValueError(f"unknown expectation type {spec['type']!r}")
     if spec.get("description"):
-        kwargs["description"] = spec["description"]
+        kwargs["description"] = _substitute(spec["description"], variables)
     return cls(**kwargs)
 
 
-def run_checkpoint(name: str, variables: dict[str, str] | None = None, raise_on_failure: bool = True) -> GateResult:
-    """Run expectations/checkpoints/<name>.yml; `variables` fill `$name` placeholders in queries."""
+def _add_validation(context, checkpoint: str, index: int, validation: dict, variables: dict):
+    """The validation definition of one `table:` (warehouse) or `dataframe:` (in memory) entry."""
     import great_expectations as gx
 
+    subject = validation.get("table") or validation["dataframe"]
+    if "table" in validation:
+        schema, table = validation["table"].split(".", 1)
+        asset = context.data_sources.get("warehouse").add_table_asset(
+            name=f"{subject}#{index}", table_name=table, schema_name=schema
+        )
+        batch = asset.add_batch_definition_whole_table("whole table")
+    else:
+        asset = context.data_sources.add_or_update_pandas("memory").add_dataframe_asset(name=f"{subject}#{index}")
+        batch = asset.add_batch_definition_whole_dataframe("whole dataframe")
+    suite = context.suites.add(gx.ExpectationSuite(name=f"{checkpoint}.{subject}"))
+    for spec in validation["expectations"]:
+        for one, values in _expand(spec, variables):
+            suite.add_expectation(_build_expectation(one, values))
+    return context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{checkpoint}.{subject}", data=batch, suite=suite)
+    )
+
+
+def _result_format(definition: dict) -> dict:
+    """BASIC for warehouse tables (counts only). For a dataframe, its key column's values of the failing
+    rows too: they become the report's samples and are removed before anything is stored."""
+    key = next((v.get("key") for v in definition["validations"] if "dataframe" in v), None)
+    if key is None:
+        return {"result_format": "BASIC", "partial_unexpected_count": 0}
+    return {
+        "result_format": "COMPLETE",
+        "unexpected_index_column_names": [key],
+        "partial_unexpected_count": 0,
+        "return_unexpected_index_query": False,
+    }
+
+
+def _samples(result: dict, key: str | None) -> list[str]:
+    """The key values (profile ids) of the failing rows, never the failing values themselves."""
+    if not key:
+        return []
+    seen = dict.fromkeys(str(row[key]) for row in result.get("unexpected_index_list") or [] if key in row)
+    return list(seen)[:MAX_SAMPLES]
+
+
+def run_checkpoint(
+    name: str,
+    variables: dict | None = None,
+    raise_on_failure: bool = True,
+    dataframe=None,
+    subject: str | None = None,
+) -> GateResult:
+    """Run expectations/checkpoints/<name>.yml.
+
+    `variables` fill `$name` placeholders; `dataframe` is the pandas frame a `dataframe:` validation
+    checks (a checkpoint validates warehouse tables or one dataframe); `subject` says what was
+    checked (e.g. an activation). Data Docs name the run by checkpoint, subject and run date.
+    """
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    variables = variables or {}
     with open(checkpoint_file(name), encoding="utf-8") as fh:
         definition = yaml.safe_load(fh)
-    context = _context(resolve_url())
-    datasource = context.data_sources.get("warehouse")
-    validation_definitions = []
-    for index, validation in enumerate(definition["validations"]):
-        schema, table = validation["table"].split(".", 1)
-        asset = datasource.add_table_asset(name=f"{validation['table']}#{index}", table_name=table, schema_name=schema)
-        batch = asset.add_batch_definition_whole_table("whole table")
-        suite = context.suites.add(gx.ExpectationSuite(name=f"{name}.{validation['table']}"))
-        for spec in validation["expectations"]:
-            suite.add_expectation(_build_expectation(spec, variables or {}))
-        vd = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{name}.{validation['table']}", data=batch, suite=suite)
-        )
-        validation_definitions.append(vd)
+    on_tables = any("table" in v for v in definition["validations"])
+    if on_tables and dataframe is not None:
+        raise ValueError(f"checkpoint {name}: validates warehouse tables, not a dataframe")
+    context = _context(resolve_url() if on_tables else None)
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
             name=name,
-            validation_definitions=validation_definitions,
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[DATA_DOCS_SITE])],
-            # BASIC, not SUMMARY: no samples of unexpected values, which could be personal data.
-            result_format={"result_format": "BASIC", "partial_unexpected_count": 0},
+            validation_definitions=[
+                _add_validation(context, name, i, v, variables) for i, v in enumerate(definition["validations"])
+            ],
+            actions=[],  # Data Docs are built below, once no row value is left in the results
+            result_format=_result_format(definition),
         )
     )
-    run = checkpoint.run()
-    result = GateResult(name, bool(run.success))
-    for validation_result in run.run_results.values():
-        table = validation_result.suite_name.removeprefix(f"{name}.")
+    run_name = " ".join(str(p) for p in (name, subject, variables.get("run_date")) if p)
+    run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
+    run = checkpoint.run(batch_parameters={"dataframe": dataframe} if dataframe is not None else None, run_id=run_id)
+    key = next((v.get("key") for v in definition["validations"] if "dataframe" in v), None)
+    result = GateResult(name, bool(run.success), subject=subject)
+    for result_id, validation_result in run.run_results.items():
+        subject = validation_result.suite_name.removeprefix(f"{name}.")
         for er in validation_result.results:
             config = er.expectation_config
             result.outcomes.append(
                 ExpectationOutcome(
-                    table=table,
+                    table=subject,
                     expectation=config.type,
                     description=config.description or "",
                     success=bool(er.success),
                     observed=er.result.get("observed_value"),
                     unexpected_count=er.result.get("unexpected_count"),
                     error=_exception_message(er),
+                    samples=_samples(er.result, key),
+                    sample_key=key,
                 )
             )
+            er.result = {k: v for k, v in er.result.items() if k in SAFE_RESULT_KEYS}
+        context.validation_results_store.set(result_id, validation_result)
+    context.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=list(run.run_results))
     docs = [s["site_url"] for s in context.get_docs_sites_urls(site_name=DATA_DOCS_SITE)]
     result.data_docs = docs[0] if docs else None
     for line in result.report_lines():

@@ -1,7 +1,8 @@
 {#- Every identity value present on every current source record that can link
     identities. Consent and privacy subjects are not here: they never create
     identities or links (they are resolved against the finished identity map).
-    Deleted CRM customers are left out: the record no longer exists in the CRM. -#}
+    Deleted CRM customers are left out: the record no longer exists in the CRM.
+    node_id is the identity's stable 64-bit key (cdp.identity_node_id), null when rejected. -#}
 {%- set record_sources = [
     {'model': 'stg_crm__customers', 'source': 'crm_customers', 'record_id': 'customer_id_raw',
      'seen_at': 'updated_at', 'where': 'not is_deleted',
@@ -32,6 +33,9 @@ with
         '{{ column }}' as source_column,
         '{{ namespace }}' as namespace,
         {{ column }} as identity_value,
+        case
+            when {{ column }} is not null then {{ cdp.identity_node_id("'" ~ namespace ~ "'", column) }}
+        end as node_id,
         {{ column }}_rejection as rejection_reason,
         case
             when {{ column }}_rejection is not null

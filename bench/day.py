@@ -1,0 +1,298 @@
+"""One benchmark day: the pipeline's stages in the pipeline's order, each measured, each reference beside it."""
+
+from __future__ import annotations
+
+import os
+import time
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+
+import psycopg2
+
+from bench import bare_hashing, plain_copy, send_capacity, union_find
+from bench.dbt_layers import read_build_timings
+from bench.meter import Meter, Reference, StageResult
+from cdp import pipeline, settings
+from cdp.activation.config import load_activations
+from cdp.contracts import SOURCES
+from cdp.landing import LandingZone
+
+DBT_BUILD = "dbt build"
+
+
+@contextmanager
+def _connect():
+    conn = psycopg2.connect(os.environ["WAREHOUSE_URL"], application_name="cdp-bench")
+    try:
+        yield conn
+        conn.commit()
+    finally:
+        conn.close()
+
+
+class BenchDay:
+    def __init__(self, meter: Meter, landing: Path, dt: date, label: str, work: Path, profiler):
+        self.meter, self.landing, self.dt, self.label = meter, landing, dt, label
+        self.work, self.profile = work, profiler
+        self.zone = LandingZone.from_uri(str(landing))
+        self.failed = False
+        self.findings: list[str] = []
+
+    def _stage(self, name: str, unit: str = "rows"):
+        return self.meter.stage(self.label, name, unit)
+
+    def _done(self, stage: StageResult) -> bool:
+        """True when the stage worked; a failed stage ends the day (as it ends the pipeline's)."""
+        self.failed = self.failed or stage.error is not None
+        return not self.failed
+
+    def run(self) -> dict:
+        steps = (self.ingest, self.raw_gate, self.identifiers, self.build, self.outputs_gate, self.activation)
+        for step in steps:
+            if self.failed:
+                break
+            step()
+        mine = [r for r in self.meter.results if r.day == self.label and r.part_of is None]
+        ingest = next((r for r in mine if r.stage == "ingest"), None)
+        return {
+            "label": self.label,
+            "dt": self.dt.isoformat(),
+            "seconds": round(sum(r.seconds for r in mine), 2),
+            "rows": ingest.rows if ingest else None,
+            "failed": self.failed,
+            "findings": self.findings,
+        }
+
+    # -- stages --------------------------------------------------------------------------------
+
+    def ingest(self) -> None:
+        per_source, files = {}, []
+        with self._stage("ingest") as stage, self.profile(f"ingest-{self.dt}"):
+            for source in SOURCES:
+                if not self.zone.is_complete(source, self.dt):
+                    continue
+                files += [Path(f.uri) for f in self.zone.drop_files(source, self.dt)]
+                start = time.perf_counter()
+                report = pipeline.ingest_source(str(self.landing), source, self.dt)
+                seconds = time.perf_counter() - start
+                per_source[source] = {
+                    "seconds": round(seconds, 3),
+                    "rows_read": report.rows_read,
+                    "rows_per_second": round(report.rows_read / seconds, 1) if seconds else None,
+                    "quarantined": report.rows_quarantined,
+                    "files_rejected": report.files_rejected,
+                }
+            stage.rows = sum(s["rows_read"] for s in per_source.values())
+            stage.detail = {"sources": per_source}
+        if not self._done(stage):
+            return
+        with _connect() as conn:
+            seconds, rows, size = plain_copy.copy_files(conn, files)
+        stage.reference = Reference(
+            "plain COPY of the same files", seconds, rows, f"{len(files)} files, {size / 1e6:.0f} MB on disk"
+        )
+        slowest = max(per_source.items(), key=lambda item: item[1]["seconds"])
+        self.findings.append(
+            f"ingest: {stage.rows_per_second:,.0f} rows/s against plain COPY's {rows / seconds:,.0f};"
+            f" slowest source {slowest[0]} ({slowest[1]['seconds']:.1f} s, {slowest[1]['rows_per_second']:,.0f} rows/s)"
+        )
+
+    def raw_gate(self) -> None:
+        with self._stage("raw gate (Great Expectations)", unit="expectations") as stage:
+            stage.rows = len(pipeline.raw_gate(self.dt).outcomes)
+        self._done(stage)
+
+    def identifiers(self) -> None:
+        profile = self.profile(f"identifiers-{self.dt}")
+        with self._stage("identifier normalization", unit="new values") as stage, profile:
+            counts = pipeline.prepare_identifiers(self.dt)
+            stage.rows = counts["normalized"] + counts["rejected"]
+            stage.detail = counts
+        self._done(stage)
+
+    def build(self) -> None:
+        with self._stage(DBT_BUILD, unit="model rows") as stage:
+            build = pipeline.build_warehouse(self.dt)
+            stage.rows = sum(build.rows_by_model.values())
+            stage.detail = {"models": build.models, "tests": build.tests}
+        if not self._done(stage):
+            return
+        timings = read_build_timings(Path(os.environ["DBT_TARGET_PATH"]))
+        for layer in timings.layers:
+            self.meter.add(
+                StageResult(
+                    self.label,
+                    f"dbt {layer.name}",
+                    seconds=layer.wall_seconds,
+                    rows=layer.rows or None,
+                    unit="rows written",
+                    part_of=DBT_BUILD,
+                    detail={"node_seconds": round(layer.node_seconds, 2), "models": layer.models, "tests": layer.tests},
+                )
+            )
+        if timings.stitching_sql:
+            self._stitching(timings)
+        self.meter.add(
+            StageResult(
+                self.label,
+                "dbt overhead (start, parse, compile, between nodes)",
+                seconds=max(stage.seconds - timings.node_wall_seconds, 0.0),
+                part_of=DBT_BUILD,
+            )
+        )
+        slow = ", ".join(f"{uid.split('.')[-1]} {s:.1f} s" for uid, s in timings.slowest[:5])
+        self.findings.append(f"dbt slowest nodes: {slow}")
+
+    def _stitching(self, timings) -> None:
+        stitch = StageResult(
+            self.label, f"identity stitching ({timings.stitching_model})", seconds=timings.stitching_seconds or 0.0,
+            unit="links", part_of=DBT_BUILD,
+        )  # fmt: skip
+        with _connect() as conn:
+            graph = union_find.read_graph(conn, timings.stitching_sql)
+            model_components = union_find.model_component_count(conn, timings.stitching_relation)
+            stitch.detail["stitch_run"] = _stitch_run(conn, self.dt, timings.stitching_model)
+        components = union_find.stitch(graph)
+        stitch.rows = graph.links
+        stitch.detail.update(
+            {
+                "nodes": components.nodes,
+                "components_model": model_components,
+                "components_scipy": components.count,
+                "graph_read_seconds": round(graph.read_seconds, 2),
+            }
+        )
+        stitch.reference = Reference(
+            "scipy connected_components, same links",
+            components.seconds,
+            graph.links,
+            f"reindex {components.reindex_seconds:.2f} s + CSR {components.matrix_seconds:.2f} s"
+            f" + components {components.components_seconds:.2f} s",
+        )
+        self.meter.add(stitch)
+        if model_components is not None and model_components != components.count:
+            self.findings.append(
+                f"stitching: the model found {model_components:,} components, scipy {components.count:,}"
+            )
+
+    def outputs_gate(self) -> None:
+        with self._stage("outputs gate (Great Expectations)", unit="expectations") as stage:
+            stage.rows = len(pipeline.outputs_gate(self.dt).outcomes)
+        self._done(stage)
+
+    def activation(self) -> None:
+        activations = load_activations()
+        plan_seconds = {}
+        with self._stage("activation planning (dry run)", unit="records") as plan:
+            members = 0
+            for activation in activations:
+                start = time.perf_counter()
+                members += pipeline.activate(activation.name, self.dt, dry_run=True).members
+                plan_seconds[activation.name] = time.perf_counter() - start
+            plan.rows = members
+            plan.detail = {name: round(s, 3) for name, s in plan_seconds.items()}
+        if not self._done(plan):
+            return
+        with _connect() as conn:
+            values = [v for a in activations for v in bare_hashing.identifiers(conn, a)]
+        seconds = bare_hashing.hash_all(values)
+        plan.reference = Reference("bare hashlib.sha256 of their identifiers", seconds, len(values))
+
+        with self._stage("activation sending (run minus its plan)", unit="records") as send:
+            delivered, sent, files = 0, 0, []
+            for activation in activations:
+                result = pipeline.activate(activation.name, self.dt)
+                delivered += result.delivered_rows
+                sent += result.sent
+                files += send_capacity.exported_files(Path(settings.exports_uri()), activation.name, self.dt)
+            send.rows = delivered
+            send.detail = {"changes_sent": sent, "records_delivered": delivered}
+        send.detail["run_seconds"] = round(send.seconds, 3)
+        send.seconds = max(send.seconds - plan.seconds, 0.0)
+        if not self._done(send):
+            return
+        if files:
+            seconds, size = send_capacity.write_same_bytes(files, self.work / "scratch")
+            send.reference = Reference("writing the same bytes", seconds, delivered, f"{size / 1e6:.1f} MB")
+
+
+def _stitch_run(conn, dt: date, model: str) -> dict | None:
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "select rounds, jump_passes, node_count, link_count from identity.stitch_runs"
+                " where run_date = %s and model_name = %s",
+                (dt, model),
+            )
+            row = cur.fetchone()
+    except psycopg2.Error:
+        conn.rollback()
+        return None
+    return dict(zip(("rounds", "jump_passes", "nodes", "links"), row, strict=True)) if row else None
+
+
+def rerun_unchanged(meter: Meter, dt: date) -> None:
+    """Every activation again for the same date with nothing changed: it must send nothing."""
+    with meter.stage("rerun", f"activation rerun for {dt}, nothing changed", unit="changes sent") as stage:
+        results = [pipeline.activate(a.name, dt) for a in load_activations()]
+        stage.rows = sum(r.sent for r in results)
+        stage.detail = {"records_delivered": sum(r.delivered_rows for r in results)}
+
+
+def goals(results: dict, full_day_goal_seconds: float, goal_scale: int) -> list[dict]:
+    stages = results["stages"]
+    days = results["days"]
+
+    def find(day: str, prefix: str) -> dict | None:
+        return next((s for s in stages if s["day"] == day and s["stage"].startswith(prefix)), None)
+
+    def ratio_goal(goal: str, target: str, stage: dict | None, limit: float, invert: bool) -> dict:
+        ref = stage and stage.get("reference")
+        if not ref or not ref["time_ratio"]:
+            return {"goal": goal, "target": target, "measured": "not measured", "met": None}
+        ratio = ref["time_ratio"]
+        if invert:  # a speed share: reference time / stage time
+            return {"goal": goal, "target": target, "measured": f"{100 / ratio:.0f}%", "met": 1 / ratio >= limit}
+        return {"goal": goal, "target": target, "measured": f"{ratio:.1f}×", "met": ratio <= limit}
+
+    first = days[0]["label"]
+    full = days[0]["seconds"]
+    at_scale = results["scale"] >= goal_scale
+    out = [
+        {
+            "goal": f"full day at {goal_scale:,} customers",
+            "target": f"≤ {full_day_goal_seconds / 60:.0f} min on 2 cores",
+            "measured": f"{full:.0f} s" + ("" if at_scale else f" (at {results['scale']:,} customers)"),
+            "met": (full <= full_day_goal_seconds) if at_scale else None,
+        }
+    ]
+    if len(days) > 1 and not days[1]["failed"]:
+        share = days[1]["seconds"] / full if full else 0
+        rows = (days[1]["rows"] or 0) / (days[0]["rows"] or 1)
+        out.append(
+            {
+                "goal": "incremental day as share of the full day",
+                "target": "≤ 10%",
+                "measured": f"{share * 100:.0f}% (its input is {rows * 100:.0f}% of day 1's rows)",
+                "met": share <= 0.10,
+            }
+        )
+    out.append(ratio_goal("ingest speed vs plain COPY", "≥ 50%", find(first, "ingest"), 0.5, invert=True))
+    out.append(ratio_goal("stitching time vs union-find", "≤ 3×", find(first, "identity stitching"), 3.0, False))
+    plan = find(first, "activation planning")
+    if plan and plan["rows_per_second"]:
+        rate = plan["rows_per_second"]
+        out.append(
+            {
+                "goal": "activation planning and hashing",
+                "target": "≥ 100,000 records/s",
+                "measured": f"{rate:,.0f} records/s",
+                "met": rate >= 100_000,
+            }
+        )
+    rerun = next((s for s in stages if s["day"] == "rerun"), None)
+    if rerun and rerun["error"] is None:
+        sent = rerun["rows"]
+        out.append({"goal": "unchanged rerun sends", "target": "0 records", "measured": f"{sent}", "met": sent == 0})
+    return out

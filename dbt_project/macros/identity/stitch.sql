@@ -1,0 +1,578 @@
+{#-
+  Identity stitching, run by the `identity_stitch` materialization
+  (macros/materializations/identity_stitch.sql). In order:
+
+  1. Scope. A full run recomputes every node. An incremental run recomputes only the
+     candidate components (step 2) of the previous run that a change reaches: a link added
+     or removed since the previous run (compared with stitch_links), a node that appeared or
+     disappeared (a hub is not a node here), plus every component the guards had to cut
+     (they depend on link recency, which changes without the links changing). A component
+     no change reaches keeps its nodes, links and result, so the incremental run equals a
+     full one: the guards below only ever look inside one candidate component.
+  2. Candidate components: exact connected components of the nodes in scope over their
+     links (macros/identity/connected_components.sql).
+  3. Unique-namespace guard on the candidate components holding two values of a unique
+     namespace (macros/identity/unique_conflicts.sql).
+  4. Profile size cap: a group larger than max_identities_per_profile keeps its
+     highest-priority, most recently seen identities; the others are cut (no profile), and
+     the kept ones are regrouped by connected components of the links between them.
+  5. Profile ids (stitch_assign_profile_ids below).
+  6. State: the model's own table (one row per node: candidate component, profile, whether
+     a guard cut its component), stitch_links, stitch_rejected_links, updated for the scope.
+
+  State tables, in the model's schema, kept across runs and never dropped by dbt
+  (a --full-refresh or var identity_full_rebuild recomputes the graph in full but keeps
+  the profile ids):
+    stitch_runs                   one row per run date: mode, counts, rounds (statistics)
+    stitch_links                  the links of the previous run (to find what changed)
+    stitch_rejected_links         links the guards did not make, and why
+    stitch_profile_ids            every profile id ever minted: anchor identity, date
+    stitch_profile_merges         from_profile_id, to_profile_id, at (the run date)
+    stitch_profile_assignments    node -> profile history (valid_from, valid_to run dates)
+  A run for a date on or before the latest run's date (a rerun, a backfill) first removes
+  what runs from that date on wrote, then runs in full against the history before it: the
+  same inputs and run date always leave the same tables.
+-#}
+
+{% macro stitch_state(target_relation) -%}
+    {%- set state = {} -%}
+    {%- for name in ['runs', 'links', 'rejected_links', 'profile_ids', 'profile_merges', 'profile_assignments'] -%}
+        {%- do state.update({name: api.Relation.create(
+            database=target_relation.database, schema=target_relation.schema,
+            identifier='stitch_' ~ name, type='table')}) -%}
+    {%- endfor -%}
+    {{ return(state) }}
+{%- endmacro %}
+
+{% macro stitch_work(target_relation, suffix) -%}
+    {{ return(target_relation.incorporate(path={'identifier': target_relation.identifier ~ '__w_' ~ suffix}, type='table')) }}
+{%- endmacro %}
+
+{% macro stitch_create_state(state) -%}
+    {%- set columns = {
+        'runs': [
+            ('run_date', 'date not null'), ('model_name', 'varchar(256) not null'), ('mode', 'varchar(16)'),
+            ('full_reason', 'varchar(64)'), ('rules_fingerprint', 'varchar(64)'),
+            ('node_count', 'bigint not null'), ('link_count', 'bigint not null'),
+            ('scope_node_count', 'bigint'), ('component_count', 'bigint not null'),
+            ('largest_component_size', 'bigint not null'), ('rounds', 'integer not null'),
+            ('jump_passes', 'integer not null'), ('conflict_component_count', 'bigint'),
+            ('guard_rounds', 'integer'), ('rejected_link_count', 'bigint'), ('cut_identity_count', 'bigint'),
+            ('profiles_minted', 'bigint'), ('profiles_merged', 'bigint'), ('max_rounds', 'integer not null'),
+        ],
+        'links': [('node_id_a', 'bigint not null'), ('node_id_b', 'bigint not null')],
+        'rejected_links': [
+            ('node_id_a', 'bigint not null'), ('node_id_b', 'bigint not null'),
+            ('component_node_id', 'bigint not null'), ('reason', 'varchar(32) not null'),
+        ],
+        'profile_ids': [
+            ('profile_id', 'varchar(64) not null'), ('anchor_node_id', 'bigint not null'),
+            ('anchor_namespace', 'varchar(16) not null'), ('anchor_value', dbt.type_string() ~ ' not null'),
+            ('minted_on', 'date not null'), ('split_from_profile_id', 'varchar(64)'),
+        ],
+        'profile_merges': [
+            ('from_profile_id', 'varchar(64) not null'), ('to_profile_id', 'varchar(64) not null'), ('at', 'date not null'),
+        ],
+        'profile_assignments': [
+            ('node_id', 'bigint not null'), ('profile_id', 'varchar(64) not null'),
+            ('valid_from', 'date not null'), ('valid_to', 'date'),
+        ],
+    } -%}
+    {%- for name, cols in columns.items() -%}
+        {%- set column_sql = [] -%}
+        {%- for column, type in cols -%}{%- do column_sql.append(column ~ ' ' ~ type) -%}{%- endfor -%}
+        {%- do run_query('create table if not exists ' ~ state[name] ~ ' (' ~ column_sql | join(', ') ~ ')') -%}
+    {%- endfor -%}
+    {#- stitch_runs of an earlier version lacks the newer columns: add them (null for old rows). -#}
+    {%- set present = adapter.get_columns_in_relation(state['runs']) | map(attribute='name') | map('lower') | list -%}
+    {%- for column, type in columns['runs'] if column not in present -%}
+        {%- do run_query('alter table ' ~ state['runs'] ~ ' add column ' ~ column ~ ' ' ~ type.replace(' not null', '')) -%}
+    {%- endfor -%}
+    {%- do cdp.stitch_index_state(state) -%}
+{%- endmacro %}
+
+{% macro stitch_index_state(state) -%}
+    {{ return(adapter.dispatch('stitch_index_state', 'cdp')(state)) }}
+{%- endmacro %}
+
+{% macro default__stitch_index_state(state) -%}
+{%- endmacro %}
+
+{% macro postgres__stitch_index_state(state) -%}
+    {%- set statements = [
+        'create unique index if not exists stitch_runs_pkey_idx on ' ~ state['runs'] ~ ' (model_name, run_date)',
+        'create unique index if not exists stitch_profile_ids_pkey_idx on ' ~ state['profile_ids'] ~ ' (profile_id)',
+        'create index if not exists stitch_profile_assignments_open_idx on ' ~ state['profile_assignments']
+            ~ ' (node_id) where valid_to is null',
+        'create index if not exists stitch_rejected_links_component_idx on ' ~ state['rejected_links'] ~ ' (component_node_id)',
+    ] -%}
+    {%- for statement in statements -%}{%- do run_query(statement) -%}{%- endfor -%}
+{%- endmacro %}
+
+{#- The model's own table: one row per node (not a hub) of the latest run. -#}
+{% macro stitch_create_target(relation, select_sql=none) -%}
+    {%- if select_sql is none -%}
+        {%- set select_sql = 'select cast(null as bigint) as node_id, cast(null as bigint) as component_node_id,'
+            ~ ' cast(null as varchar(64)) as profile_id, cast(null as boolean) as component_guarded where 1 = 0' -%}
+    {%- endif -%}
+    {%- do run_query('create table ' ~ relation ~ ' as ' ~ select_sql) -%}
+    {%- do cdp.stitch_index_target(relation) -%}
+{%- endmacro %}
+
+{% macro stitch_index_target(relation) -%}
+    {{ return(adapter.dispatch('stitch_index_target', 'cdp')(relation)) }}
+{%- endmacro %}
+
+{% macro default__stitch_index_target(relation) -%}
+{%- endmacro %}
+
+{% macro postgres__stitch_index_target(relation) -%}
+    {%- do run_query('create unique index on ' ~ relation ~ ' (node_id)') -%}
+    {%- do run_query('create index on ' ~ relation ~ ' (component_node_id)') -%}
+    {%- do run_query('analyze ' ~ relation) -%}
+{%- endmacro %}
+
+{#- Forget what runs dated `run_date` or later wrote: the state becomes that of the latest run
+    before it. -#}
+{% macro stitch_forget_from(state, run_date_sql, model_name) -%}
+    {%- set statements = [
+        'delete from ' ~ state['runs'] ~ " where model_name = '" ~ model_name ~ "' and run_date >= " ~ run_date_sql,
+        'delete from ' ~ state['profile_ids'] ~ ' where minted_on >= ' ~ run_date_sql,
+        'delete from ' ~ state['profile_merges'] ~ ' where at >= ' ~ run_date_sql,
+        'delete from ' ~ state['profile_assignments'] ~ ' where valid_from >= ' ~ run_date_sql,
+        'update ' ~ state['profile_assignments'] ~ ' set valid_to = null where valid_to >= ' ~ run_date_sql,
+    ] -%}
+    {%- for statement in statements -%}{%- do run_query(statement) -%}{%- endfor -%}
+{%- endmacro %}
+
+{#- The rules the stitching reads: {fingerprint, max_identities_per_profile}. -#}
+{% macro stitch_rules(rules_relation) -%}
+    {%- set rows = run_query('select rule, value from ' ~ rules_relation
+        ~ " where rule in ('fingerprint', 'max_identities_per_profile')").rows -%}
+    {%- set rules = {} -%}
+    {%- for row in rows -%}{%- do rules.update({row[0]: row[1]}) -%}{%- endfor -%}
+    {%- if 'fingerprint' not in rules or 'max_identities_per_profile' not in rules -%}
+        {{ exceptions.raise_compiler_error(
+            'identity rules incomplete in ' ~ rules_relation ~ ': write them with cdp.identity.rules.write_rules'
+            ~ ' (the identifier normalization step does)') }}
+    {%- endif -%}
+    {{ return({'fingerprint': rules['fingerprint'], 'cap': rules['max_identities_per_profile'] | int}) }}
+{%- endmacro %}
+
+{#- The whole stitching run. nodes_sql: the nodes to stitch (node_id, namespace, identity_value,
+    namespace_priority, unique_mask, last_seen_at); links_relation: (node_id_a, node_id_b,
+    link_priority, first_seen_at, last_seen_at). Writes the new content of the model's table
+    into `new_target` (full run) or updates `target` in place (incremental run). -#}
+{% macro identity_stitch(nodes_sql, links_relation, rules_relation, target, target_exists, max_rounds) %}
+    {%- set state = cdp.stitch_state(target) -%}
+    {%- set model_name = target.identifier -%}
+    {%- set run_date_sql = cdp.run_date_literal() -%}
+    {%- set rules = cdp.stitch_rules(rules_relation) -%}
+    {%- do cdp.stitch_create_state(state) -%}
+
+    {#- Full or incremental? -#}
+    {%- set last = run_query('select cast(run_date as ' ~ dbt.type_string() ~ '), rules_fingerprint from ' ~ state['runs']
+        ~ " where model_name = '" ~ model_name ~ "' order by run_date desc limit 1").rows -%}
+    {%- set full_reason = none -%}
+    {%- if not target_exists or last | length == 0 -%}
+        {%- set full_reason = 'first run' -%}
+    {%- elif last[0][0] >= cdp.run_date().isoformat() -%}
+        {%- set full_reason = 'rerun of a date already run' -%}
+    {%- elif last[0][1] != rules['fingerprint'] -%}
+        {%- set full_reason = 'identity rules changed' -%}
+    {%- elif should_full_refresh() -%}
+        {%- set full_reason = 'full refresh' -%}
+    {%- elif var('identity_full_rebuild', false) in [true, 'true', 'True', 1, '1'] -%}
+        {%- set full_reason = 'identity_full_rebuild' -%}
+    {%- endif -%}
+    {%- set full = full_reason is not none -%}
+    {%- if full -%}
+        {%- do cdp.stitch_forget_from(state, run_date_sql, model_name) -%}
+    {%- endif -%}
+
+    {%- set w = {} -%}
+    {%- for name in ['scope', 'scope_prev', 'added', 'removed', 'members', 'conflicts', 'groups', 'ranked', 'final', 'rejected'] -%}
+        {%- do w.update({name: cdp.stitch_work(target, name)}) -%}
+    {%- endfor -%}
+
+    {#- 1. scope -#}
+    {%- if full -%}
+        {%- do cdp.create_work_table(w['scope'], 'select node_id from (' ~ nodes_sql ~ ') as nodes') -%}
+        {%- set graph_sql = 'select node_id, node_id as linked_node_id from ' ~ w['scope']
+            ~ ' union all select node_id_a, node_id_b from ' ~ links_relation -%}
+    {%- else -%}
+        {%- do cdp.stitch_incremental_scope(nodes_sql, links_relation, target, state, w) -%}
+        {%- set graph_sql = 'select node_id, node_id as linked_node_id from ' ~ w['scope']
+            ~ ' union all select links.node_id_a, links.node_id_b from ' ~ links_relation ~ ' as links'
+            ~ ' inner join ' ~ w['scope'] ~ ' as scope on scope.node_id = links.node_id_a' -%}
+    {%- endif -%}
+    {%- set scope_count = cdp.query_int('select count(*) from ' ~ w['scope']) -%}
+
+    {#- 2. candidate components -#}
+    {%- set cc = cdp.connected_components(graph_sql, cdp.stitch_work(target, 'cand'), max_rounds) -%}
+    {%- do cdp.create_work_table(w['members'],
+        'select labels.node_id, labels.root_node_id as component_node_id, nodes.namespace_priority,'
+        ~ ' nodes.unique_mask, nodes.last_seen_at'
+        ~ ' from ' ~ cc['labels'] ~ ' as labels inner join (' ~ nodes_sql ~ ') as nodes on nodes.node_id = labels.node_id') -%}
+    {%- do cdp.drop_work_table(cc['labels']) -%}
+
+    {#- 3. unique-namespace guard on the components holding two values of a unique namespace -#}
+    {%- do cdp.create_work_table(w['conflicts'],
+        'select distinct component_node_id from ' ~ w['members'] ~ ' where unique_mask > 0'
+        ~ ' group by component_node_id, unique_mask having count(*) > 1') -%}
+    {%- set conflict_count = cdp.query_int('select count(*) from ' ~ w['conflicts']) -%}
+    {%- set guard = {'rounds': 0} -%}
+    {%- if conflict_count > 0 -%}
+        {%- set conflict_nodes_sql = 'select members.node_id, members.unique_mask from ' ~ w['members'] ~ ' as members'
+            ~ ' inner join ' ~ w['conflicts'] ~ ' as conflicts on conflicts.component_node_id = members.component_node_id' -%}
+        {%- set conflict_links_sql -%}
+            select
+                links.node_id_a,
+                links.node_id_b,
+                row_number() over (
+                    order by links.last_seen_at desc, links.link_priority, links.first_seen_at,
+                        links.node_id_a, links.node_id_b
+                ) as link_rank
+            from {{ links_relation }} as links
+            inner join {{ w['members'] }} as members on members.node_id = links.node_id_a
+            inner join {{ w['conflicts'] }} as conflicts on conflicts.component_node_id = members.component_node_id
+        {%- endset -%}
+        {%- set guard = cdp.resolve_unique_conflicts(conflict_nodes_sql, conflict_links_sql,
+            cdp.stitch_work(target, 'guard'), max_rounds) -%}
+        {%- set group_sql = 'coalesce(guarded.group_node_id, members.component_node_id)' -%}
+        {%- set guard_join = ' left join ' ~ guard['labels'] ~ ' as guarded on guarded.node_id = members.node_id' -%}
+    {%- else -%}
+        {%- set group_sql = 'members.component_node_id' -%}
+        {%- set guard_join = '' -%}
+    {%- endif -%}
+    {%- do cdp.create_work_table(w['groups'],
+        'select members.node_id, members.component_node_id, ' ~ group_sql ~ ' as group_node_id,'
+        ~ ' members.namespace_priority, members.last_seen_at'
+        ~ ' from ' ~ w['members'] ~ ' as members' ~ guard_join) -%}
+    {%- if guard.get('labels') -%}{%- do cdp.drop_work_table(guard['labels']) -%}{%- endif -%}
+
+    {#- 4. profile size cap -#}
+    {%- do cdp.create_work_table(w['ranked'],
+        'select groups.node_id, groups.group_node_id, row_number() over ('
+        ~ ' partition by groups.group_node_id'
+        ~ ' order by groups.namespace_priority, groups.last_seen_at desc, groups.node_id) as keep_rank'
+        ~ ' from ' ~ w['groups'] ~ ' as groups'
+        ~ ' inner join (select group_node_id from ' ~ w['groups'] ~ ' group by group_node_id having count(*) > '
+        ~ rules['cap'] ~ ') as full_groups on full_groups.group_node_id = groups.group_node_id') -%}
+    {%- set cut_count = cdp.query_int('select count(*) from ' ~ w['ranked'] ~ ' where keep_rank > ' ~ rules['cap']) -%}
+    {%- if cut_count > 0 -%}
+        {%- set kept = '(select node_id, group_node_id from ' ~ w['ranked'] ~ ' where keep_rank <= ' ~ rules['cap'] ~ ')' -%}
+        {%- set regroup = cdp.connected_components(
+            'select node_id, node_id as linked_node_id from ' ~ kept ~ ' as kept'
+            ~ ' union all select links.node_id_a, links.node_id_b from ' ~ links_relation ~ ' as links'
+            ~ ' inner join ' ~ kept ~ ' as kept_a on kept_a.node_id = links.node_id_a'
+            ~ ' inner join ' ~ kept ~ ' as kept_b on kept_b.node_id = links.node_id_b'
+            ~ ' and kept_b.group_node_id = kept_a.group_node_id',
+            cdp.stitch_work(target, 'cap'), max_rounds) -%}
+        {%- set cap_sql = 'case when ranked.keep_rank > ' ~ rules['cap'] ~ ' then null'
+            ~ ' else coalesce(regrouped.root_node_id, groups.group_node_id) end' -%}
+        {%- set cap_join = ' left join ' ~ regroup['labels'] ~ ' as regrouped on regrouped.node_id = groups.node_id' -%}
+    {%- else -%}
+        {%- set cap_sql = 'groups.group_node_id' -%}
+        {%- set cap_join = '' -%}
+    {%- endif -%}
+    {%- do cdp.create_work_table(w['final'],
+        'select groups.node_id, groups.component_node_id, ' ~ cap_sql ~ ' as group_node_id,'
+        ~ ' (conflicts.component_node_id is not null or ranked.node_id is not null) as component_guarded'
+        ~ ' from ' ~ w['groups'] ~ ' as groups'
+        ~ ' left join ' ~ w['conflicts'] ~ ' as conflicts on conflicts.component_node_id = groups.component_node_id'
+        ~ ' left join ' ~ w['ranked'] ~ ' as ranked on ranked.node_id = groups.node_id' ~ cap_join) -%}
+    {%- if cut_count > 0 -%}{%- do cdp.drop_work_table(regroup['labels']) -%}{%- endif -%}
+    {#- A candidate component is guarded as a whole when a guard cut any part of it. -#}
+    {%- do run_query('update ' ~ w['final'] ~ ' set component_guarded = true where component_guarded = false'
+        ~ ' and component_node_id in (select component_node_id from ' ~ w['final'] ~ ' where component_guarded)') -%}
+    {%- do cdp.analyze_work_table(w['final']) -%}
+
+    {#- Links the guards did not make, in the scope. -#}
+    {%- do cdp.create_work_table(w['rejected'],
+        'select links.node_id_a, links.node_id_b, final_a.component_node_id,'
+        ~ " case when final_a.group_node_id is null or final_b.group_node_id is null then 'graph_limit'"
+        ~ " else 'unique_namespace_conflict' end as reason"
+        ~ ' from ' ~ links_relation ~ ' as links'
+        ~ ' inner join ' ~ w['final'] ~ ' as final_a on final_a.node_id = links.node_id_a'
+        ~ ' inner join ' ~ w['final'] ~ ' as final_b on final_b.node_id = links.node_id_b'
+        ~ ' where final_a.component_guarded and (final_a.group_node_id is null or final_b.group_node_id is null'
+        ~ ' or final_a.group_node_id <> final_b.group_node_id)') -%}
+
+    {#- 5. profile ids -#}
+    {%- set ids = cdp.stitch_assign_profile_ids(nodes_sql, w['final'], none if full else w['scope_prev'],
+        state, target, run_date_sql) -%}
+
+    {#- 6. state -#}
+    {%- set new_rows_sql = 'select final.node_id, final.component_node_id, assigned.profile_id, final.component_guarded'
+        ~ ' from ' ~ w['final'] ~ ' as final left join ' ~ ids['assigned'] ~ ' as assigned on assigned.node_id = final.node_id' -%}
+    {%- if full -%}
+        {%- do run_query('delete from ' ~ state['links']) -%}
+        {%- do run_query('insert into ' ~ state['links'] ~ ' (node_id_a, node_id_b) select node_id_a, node_id_b from ' ~ links_relation) -%}
+        {%- do run_query('delete from ' ~ state['rejected_links']) -%}
+    {%- else -%}
+        {%- do run_query('delete from ' ~ state['links'] ~ ' as state using ' ~ w['removed'] ~ ' as removed'
+            ~ ' where state.node_id_a = removed.node_id_a and state.node_id_b = removed.node_id_b') -%}
+        {%- do run_query('insert into ' ~ state['links'] ~ ' (node_id_a, node_id_b) select node_id_a, node_id_b from ' ~ w['added']) -%}
+        {%- do run_query('delete from ' ~ state['rejected_links'] ~ ' where component_node_id in'
+            ~ ' (select component_node_id from ' ~ target ~ ' where node_id in (select node_id from ' ~ w['scope_prev'] ~ '))') -%}
+        {%- do run_query('delete from ' ~ target ~ ' where node_id in (select node_id from ' ~ w['scope_prev'] ~ ')') -%}
+    {%- endif -%}
+    {%- do run_query('insert into ' ~ state['rejected_links'] ~ ' (node_id_a, node_id_b, component_node_id, reason)'
+        ~ ' select node_id_a, node_id_b, component_node_id, reason from ' ~ w['rejected']) -%}
+    {%- do cdp.analyze_work_table(state['links']) -%}
+    {%- do w.update({'assigned': ids['assigned']}) -%}
+
+    {%- set result = {
+        'full': full, 'full_reason': full_reason, 'fingerprint': rules['fingerprint'], 'new_rows_sql': new_rows_sql,
+        'scope_node_count': scope_count, 'link_count': cc['link_count'], 'rounds': cc['rounds'],
+        'jump_passes': cc['jump_passes'], 'conflict_component_count': conflict_count, 'guard_rounds': guard['rounds'],
+        'profiles_minted': ids['minted'], 'profiles_merged': ids['merged'], 'work_tables': w.values() | list,
+    } -%}
+    {{ return(result) }}
+{% endmacro %}
+
+{#- Incremental scope: the previous run's candidate components that a change reaches. Fills
+    w.added / w.removed (links), w.scope_prev (previous nodes to replace) and w.scope (current
+    nodes to recompute). -#}
+{% macro stitch_incremental_scope(nodes_sql, links_relation, target, state, w) -%}
+    {%- do cdp.create_work_table(w['added'],
+        'select links.node_id_a, links.node_id_b from ' ~ links_relation ~ ' as links'
+        ~ ' left join ' ~ state['links'] ~ ' as previous on previous.node_id_a = links.node_id_a'
+        ~ ' and previous.node_id_b = links.node_id_b where previous.node_id_a is null') -%}
+    {%- do cdp.create_work_table(w['removed'],
+        'select previous.node_id_a, previous.node_id_b from ' ~ state['links'] ~ ' as previous'
+        ~ ' left join ' ~ links_relation ~ ' as links on links.node_id_a = previous.node_id_a'
+        ~ ' and links.node_id_b = previous.node_id_b where links.node_id_a is null') -%}
+    {%- set seeds_sql -%}
+        select node_id_a as node_id from {{ w['added'] }}
+        union select node_id_b from {{ w['added'] }}
+        union select node_id_a from {{ w['removed'] }}
+        union select node_id_b from {{ w['removed'] }}
+        union
+        select previous.node_id from {{ target }} as previous
+        where not exists (select 1 from ({{ nodes_sql }}) as nodes where nodes.node_id = previous.node_id)
+    {%- endset -%}
+    {%- do cdp.create_work_table(w['scope_prev'],
+        'select previous.node_id from ' ~ target ~ ' as previous where previous.component_node_id in ('
+        ~ ' select touched.component_node_id from ' ~ target ~ ' as touched'
+        ~ ' where touched.component_guarded or touched.node_id in (' ~ seeds_sql ~ '))') -%}
+    {%- do cdp.create_work_table(w['scope'],
+        'select nodes.node_id from (' ~ nodes_sql ~ ') as nodes'
+        ~ ' where nodes.node_id in (select node_id from ' ~ w['scope_prev'] ~ ')'
+        ~ ' or not exists (select 1 from ' ~ target ~ ' as previous where previous.node_id = nodes.node_id)') -%}
+{%- endmacro %}
+
+{#-
+  Profile ids for the nodes of the scope (all nodes in a full run). `final` holds
+  (node_id, group_node_id), group_node_id null for a node the cap cut. The previous profiles
+  are the open rows of stitch_profile_assignments of the scope's previous nodes (all open rows
+  in a full run); a previous profile has all its nodes in the scope (a profile never spans two
+  candidate components).
+    claim:    a previous profile claims the new group holding its anchor (the identity it was
+              minted for); if the anchor has no profile any more (deleted, blocked, a hub, cut),
+              the group holding its best remaining identity (priority, then value byte-wise).
+    merge:    of the profiles claiming one group, the oldest (minted first, then smallest id)
+              keeps its id; the others are recorded in stitch_profile_merges (from, to, at).
+    split:    a group no previous profile claims gets a new id, minted from its anchor, its
+              best identity (priority, then value byte-wise): see cdp.profile_id_from_anchor.
+              split_from_profile_id names the previous profile most of its nodes came from.
+  Writes stitch_profile_ids, stitch_profile_merges and stitch_profile_assignments (closing the
+  rows of nodes whose profile changed or that lost it, opening rows for the new ones).
+  Returns {assigned: work table (node_id, profile_id) for the scope's stitched nodes, minted, merged}.
+-#}
+{% macro stitch_assign_profile_ids(nodes_sql, final, scope_prev, state, target, run_date_sql) %}
+    {%- set w = {} -%}
+    {%- for name in ['prev', 'claims', 'survivors', 'minted', 'assigned'] -%}
+        {%- do w.update({name: cdp.stitch_work(target, 'id_' ~ name)}) -%}
+    {%- endfor -%}
+    {%- set bytewise_value = cdp.bytewise('nodes.identity_value') -%}
+
+    {%- do cdp.create_work_table(w['prev'],
+        'select assignments.node_id, assignments.profile_id from ' ~ state['profile_assignments'] ~ ' as assignments'
+        ~ ((' inner join ' ~ scope_prev ~ ' as scope_prev on scope_prev.node_id = assignments.node_id') if scope_prev else '')
+        ~ ' where assignments.valid_to is null') -%}
+
+    {%- set claims_sql -%}
+        with
+
+        grouped as (
+
+            select node_id, group_node_id from {{ final }} where group_node_id is not null
+
+        ),
+
+        anchored as (
+
+            select registry.profile_id, grouped.group_node_id
+            from (select distinct profile_id from {{ w['prev'] }}) as previous
+            inner join {{ state['profile_ids'] }} as registry on registry.profile_id = previous.profile_id
+            inner join grouped on grouped.node_id = registry.anchor_node_id
+
+        ),
+
+        remaining as (
+
+            select
+                prev.profile_id,
+                grouped.group_node_id,
+                row_number() over (
+                    partition by prev.profile_id
+                    order by nodes.namespace_priority, {{ bytewise_value }}, nodes.node_id
+                ) as claim_rank
+            from {{ w['prev'] }} as prev
+            inner join grouped on grouped.node_id = prev.node_id
+            inner join ({{ nodes_sql }}) as nodes on nodes.node_id = prev.node_id
+            where prev.profile_id not in (select profile_id from anchored)
+
+        )
+
+        select profile_id, group_node_id from anchored
+        union all
+        select profile_id, group_node_id from remaining where claim_rank = 1
+    {%- endset -%}
+    {%- do cdp.create_work_table(w['claims'], claims_sql) -%}
+
+    {%- do cdp.create_work_table(w['survivors'],
+        'select group_node_id, profile_id from (select claims.group_node_id, claims.profile_id, row_number() over ('
+        ~ ' partition by claims.group_node_id order by registry.minted_on, ' ~ cdp.bytewise('claims.profile_id') ~ ') as survivor_rank'
+        ~ ' from ' ~ w['claims'] ~ ' as claims inner join ' ~ state['profile_ids'] ~ ' as registry'
+        ~ ' on registry.profile_id = claims.profile_id) as ranked where survivor_rank = 1') -%}
+    {%- do run_query('insert into ' ~ state['profile_merges'] ~ ' (from_profile_id, to_profile_id, at)'
+        ~ ' select claims.profile_id, survivors.profile_id, ' ~ run_date_sql
+        ~ ' from ' ~ w['claims'] ~ ' as claims inner join ' ~ w['survivors'] ~ ' as survivors'
+        ~ ' on survivors.group_node_id = claims.group_node_id where claims.profile_id <> survivors.profile_id') -%}
+    {%- set merged = cdp.query_int('select count(*) from ' ~ w['claims'] ~ ' as claims inner join ' ~ w['survivors']
+        ~ ' as survivors on survivors.group_node_id = claims.group_node_id where claims.profile_id <> survivors.profile_id') -%}
+
+    {%- set minted_sql -%}
+        with
+
+        unclaimed as (
+
+            select final.node_id, final.group_node_id
+            from {{ final }} as final
+            where final.group_node_id is not null
+                and not exists (
+                    select 1 from {{ w['survivors'] }} as survivors where survivors.group_node_id = final.group_node_id
+                )
+
+        ),
+
+        anchors as (
+
+            select
+                unclaimed.group_node_id,
+                nodes.node_id,
+                nodes.namespace,
+                nodes.identity_value,
+                row_number() over (
+                    partition by unclaimed.group_node_id
+                    order by nodes.namespace_priority, {{ bytewise_value }}, nodes.node_id
+                ) as anchor_rank
+            from unclaimed
+            inner join ({{ nodes_sql }}) as nodes on nodes.node_id = unclaimed.node_id
+
+        ),
+
+        origins as (
+
+            select
+                unclaimed.group_node_id,
+                prev.profile_id,
+                row_number() over (
+                    partition by unclaimed.group_node_id
+                    order by count(*) desc, {{ cdp.bytewise('prev.profile_id') }}
+                ) as origin_rank
+            from unclaimed
+            inner join {{ w['prev'] }} as prev on prev.node_id = unclaimed.node_id
+            group by unclaimed.group_node_id, prev.profile_id
+
+        ),
+
+        plain as (
+
+            select
+                anchors.*,
+                {{ cdp.profile_id_from_anchor('anchors.namespace', 'anchors.identity_value') }} as plain_profile_id,
+                {{ cdp.profile_id_from_anchor('anchors.namespace', 'anchors.identity_value',
+                    "cast(" ~ run_date_sql ~ " as " ~ dbt.type_string() ~ ")") }} as dated_profile_id
+            from anchors
+            where anchor_rank = 1
+
+        )
+
+        select
+            plain.group_node_id,
+            case
+                when exists (select 1 from {{ state['profile_ids'] }} as registry where registry.profile_id = plain.plain_profile_id)
+                    then plain.dated_profile_id
+                else plain.plain_profile_id
+            end as profile_id,
+            plain.node_id as anchor_node_id,
+            plain.namespace as anchor_namespace,
+            plain.identity_value as anchor_value,
+            origins.profile_id as split_from_profile_id
+        from plain
+        left join origins
+            on origins.group_node_id = plain.group_node_id
+            and origins.origin_rank = 1
+    {%- endset -%}
+    {%- do cdp.create_work_table(w['minted'], minted_sql) -%}
+    {%- do run_query('insert into ' ~ state['profile_ids']
+        ~ ' (profile_id, anchor_node_id, anchor_namespace, anchor_value, minted_on, split_from_profile_id)'
+        ~ ' select profile_id, anchor_node_id, anchor_namespace, anchor_value, ' ~ run_date_sql ~ ', split_from_profile_id'
+        ~ ' from ' ~ w['minted']) -%}
+    {%- set minted = cdp.query_int('select count(*) from ' ~ w['minted']) -%}
+
+    {%- do cdp.create_work_table(w['assigned'],
+        'select final.node_id, coalesce(survivors.profile_id, minted.profile_id) as profile_id'
+        ~ ' from ' ~ final ~ ' as final'
+        ~ ' left join ' ~ w['survivors'] ~ ' as survivors on survivors.group_node_id = final.group_node_id'
+        ~ ' left join ' ~ w['minted'] ~ ' as minted on minted.group_node_id = final.group_node_id'
+        ~ ' where final.group_node_id is not null') -%}
+
+    {#- History: close what changed or ended, open what changed or began. -#}
+    {%- do run_query('update ' ~ state['profile_assignments'] ~ ' as assignments set valid_to = ' ~ run_date_sql
+        ~ ' from ' ~ w['prev'] ~ ' as prev left join ' ~ w['assigned'] ~ ' as assigned on assigned.node_id = prev.node_id'
+        ~ ' where assignments.node_id = prev.node_id and assignments.valid_to is null'
+        ~ ' and (assigned.profile_id is null or assigned.profile_id <> prev.profile_id)') -%}
+    {%- do run_query('insert into ' ~ state['profile_assignments'] ~ ' (node_id, profile_id, valid_from, valid_to)'
+        ~ ' select assigned.node_id, assigned.profile_id, ' ~ run_date_sql ~ ', null'
+        ~ ' from ' ~ w['assigned'] ~ ' as assigned left join ' ~ w['prev'] ~ ' as prev on prev.node_id = assigned.node_id'
+        ~ ' where prev.profile_id is null or prev.profile_id <> assigned.profile_id') -%}
+
+    {%- for name in ['prev', 'claims', 'survivors', 'minted'] -%}
+        {%- do cdp.drop_work_table(w[name]) -%}
+    {%- endfor -%}
+    {{ return({'assigned': w['assigned'], 'minted': minted, 'merged': merged}) }}
+{% endmacro %}
+
+{#- Statistics of the run, one row per run date in stitch_runs and a line in the log. -#}
+{% macro stitch_record_run(state, target, result, max_rounds) -%}
+    {%- set totals = run_query(
+        'select count(*), count(profile_id), count(*) - count(profile_id) from ' ~ target).rows[0] -%}
+    {%- set sizes = run_query('select count(*), coalesce(max(size), 0) from (select count(*) as size from ' ~ target
+        ~ ' where profile_id is not null group by profile_id) as profiles').rows[0] -%}
+    {%- set link_count = cdp.query_int('select count(*) from ' ~ state['links']) -%}
+    {%- set rejected = cdp.query_int('select count(*) from ' ~ state['rejected_links']) -%}
+    {%- set row = {
+        'run_date': cdp.run_date_literal(), 'model_name': "'" ~ target.identifier ~ "'",
+        'mode': "'" ~ ('full' if result['full'] else 'incremental') ~ "'",
+        'full_reason': ("'" ~ result['full_reason'] ~ "'") if result['full_reason'] else 'null',
+        'rules_fingerprint': "'" ~ result['fingerprint'] ~ "'",
+        'node_count': totals[0], 'link_count': link_count, 'scope_node_count': result['scope_node_count'],
+        'component_count': sizes[0], 'largest_component_size': sizes[1],
+        'rounds': result['rounds'], 'jump_passes': result['jump_passes'],
+        'conflict_component_count': result['conflict_component_count'], 'guard_rounds': result['guard_rounds'],
+        'rejected_link_count': rejected, 'cut_identity_count': totals[2],
+        'profiles_minted': result['profiles_minted'], 'profiles_merged': result['profiles_merged'],
+        'max_rounds': max_rounds,
+    } -%}
+    {%- do run_query('delete from ' ~ state['runs'] ~ ' where run_date = ' ~ cdp.run_date_literal()
+        ~ " and model_name = '" ~ target.identifier ~ "'") -%}
+    {%- do run_query('insert into ' ~ state['runs'] ~ ' (' ~ row.keys() | join(', ') ~ ') values ('
+        ~ row.values() | join(', ') ~ ')') -%}
+    {%- do row.update({'profiles': sizes[0], 'stitched': totals[1]}) -%}
+    {{ return(row) }}
+{%- endmacro %}

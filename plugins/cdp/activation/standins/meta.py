@@ -1,0 +1,295 @@
+"""A stand-in for Meta's Custom Audiences API (Graph API `/{audience_id}/users` and `/usersreplace`).
+
+It enforces what the reference documents: the access token (Bearer or `access_token`) and,
+when the app secret is set, `appsecret_proof`; a supported API version (else 2635); an
+existing audience (else 100/33); `payload.schema`/`payload.data` with multi-key rows, at most
+10,000 rows per request; hashed keys as 64 lowercase hex characters, MADID lowercase and not
+hashed; invalid rows counted in `num_invalid_entries` with a few `invalid_entry_samples`
+(value -> reason); the replace session protocol (`session_id`, `batch_seq` from 1 without gaps,
+`last_batch_flag`; a session whose first batch it never saw gets 2650/1870147); audiences
+flagged with operation_status 471 refuse every edit (100/1713230). Throttling (4, 17, 613,
+80003) and server errors are scripted with `fail(...)` and `error_body(...)`.
+
+Membership is kept per audience as rows keyed by EXTERN_ID when a row has one (Meta matches
+people by any key; the external id is the stable one), with every applied change counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import time
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+from cdp.activation.destinations.meta_custom_audiences import KEYS, appsecret_proof
+from cdp.activation.standins.server import Request, Response, StandIn
+
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+MAX_ROWS = 10_000
+MIN_VERSION = 23
+PATH = re.compile(r"^/v(?P<version>\d+)\.0/(?P<node>[^/]+)(?:/(?P<edge>[a-z_]+))?$")
+SAMPLES = 10  # invalid_entry_samples returned per request
+
+
+def error_body(code: int, message: str, subcode: int | None = None) -> dict:
+    error = {"message": f"(#{code}) {message}", "type": "OAuthException", "code": code, "fbtrace_id": "AstandinTrace"}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    return {"error": error}
+
+
+def _error(code: int, message: str, subcode: int | None = None, status: int = 400) -> Response:
+    return Response(status, error_body(code, message, subcode))
+
+
+def row_identity(row: dict) -> str:
+    if row.get("EXTERN_ID"):
+        return "EXTERN_ID:" + row["EXTERN_ID"]
+    return "|".join(f"{k}={v}" for k, v in sorted(row.items()) if v)
+
+
+class MetaStandIn(StandIn):
+    def __init__(
+        self,
+        access_token: str,
+        app_secret: str | None = None,
+        session_ttl_seconds: float = 90 * 60,
+        state_file: Path | None = None,
+    ):
+        self.access_token = access_token
+        self.app_secret = app_secret
+        self.session_ttl_seconds = session_ttl_seconds
+        self.invalid_extern_ids: set[str] = set()  # rows Meta would find invalid, for partial-failure tests
+        super().__init__(state_file)
+
+    def initial_state(self) -> dict:
+        return {"audiences": {}}
+
+    def create_audience(self, audience_id: str, name: str = "") -> None:
+        with self.transaction() as state:
+            state["audiences"].setdefault(audience_id, _new_audience(name))
+
+    def flag(self, audience_id: str, operation_status: int = 471) -> None:
+        with self.transaction() as state:
+            state["audiences"][audience_id]["operation_status"] = operation_status
+
+    def members(self, audience_id: str) -> dict[str, dict]:
+        """identity -> row (hashed values as received)."""
+        return self.snapshot()["audiences"].get(audience_id, {}).get("members", {})
+
+    def applied(self, audience_id: str) -> dict[str, list[str]]:
+        """identity -> the changes that took effect for it, in order (add, remove, replace_add, replace_remove)."""
+        return self.snapshot()["audiences"].get(audience_id, {}).get("history", {})
+
+    # -- the API -----------------------------------------------------------------------------------
+
+    def handle(self, request: Request, state: dict) -> Response:
+        match = PATH.match(request.path)
+        if not match:
+            return _error(100, "Unknown path components", status=404)
+        if int(match["version"]) < MIN_VERSION:
+            return _error(2635, f"You are calling a deprecated version of the Ads API. Use v{MIN_VERSION}.0 or newer.")
+        params = self._params(request)
+        if params is None:
+            return _error(100, "Could not parse the request body")
+        token = params.get("access_token") or request.headers.get("authorization", "").removeprefix("Bearer ")
+        if not hmac.compare_digest(token.encode(), self.access_token.encode()):
+            return _error(190, "Invalid OAuth access token - Cannot parse access token")
+        if self.app_secret and params.get("appsecret_proof") != appsecret_proof(self.app_secret, token):
+            return _error(100, "Invalid appsecret_proof provided in the API argument")
+        node, edge = match["node"], match["edge"]
+        if node.startswith("act_") and edge == "customaudiences" and request.method == "POST":
+            return self._create(node, params, state)
+        audience = state["audiences"].get(node)
+        if audience is None:
+            return _error(
+                100,
+                f"Unsupported post request. Object with ID '{node}' does not exist, cannot be loaded due to "
+                "missing permissions, or does not support this operation",
+                subcode=33,
+            )
+        if edge == "sessions" and request.method == "GET":
+            hidden = ("batches", "last_seq", "last_at")
+            sessions = [{k: v for k, v in s.items() if k not in hidden} for s in audience["sessions"].values()]
+            return Response(200, {"data": sessions})
+        if edge is None and request.method == "GET":
+            return Response(200, {"id": node, "name": audience["name"], "approximate_count": len(audience["members"])})
+        if edge == "users" and request.method in ("POST", "DELETE"):
+            return self._users(node, audience, params, add=request.method == "POST")
+        if edge == "usersreplace" and request.method == "POST":
+            return self._replace(node, audience, params)
+        return _error(100, "Unsupported request - method type or edge not supported", status=400)
+
+    @staticmethod
+    def _params(request: Request) -> dict | None:
+        params = dict(request.query)
+        if request.body:
+            content_type = request.headers.get("content-type", "")
+            if content_type.startswith("application/json"):
+                body = request.json()
+                if not isinstance(body, dict):
+                    return None
+                params.update(body)
+            else:
+                params.update(parse_qsl(request.body.decode(), keep_blank_values=True))
+        for name in ("payload", "session"):  # form-encoded requests carry these as JSON text
+            if isinstance(params.get(name), str):
+                try:
+                    params[name] = json.loads(params[name])
+                except ValueError:
+                    return None
+        return params
+
+    def _create(self, account: str, params: dict, state: dict) -> Response:
+        if params.get("subtype") != "CUSTOM" or not params.get("name"):
+            return _error(100, "Invalid parameter: name and subtype CUSTOM are required")
+        audience_id = str(int(hashlib.sha256(f"{account}/{params['name']}".encode()).hexdigest()[:15], 16))
+        state["audiences"].setdefault(audience_id, _new_audience(params["name"]))
+        return Response(200, {"id": audience_id})
+
+    def _rows(self, payload) -> tuple[list[dict], int, dict[str, str]] | Response:
+        """(valid rows as key -> value, number of invalid rows, samples) or an error answer."""
+        if not isinstance(payload, dict) or "schema" not in payload or "data" not in payload:
+            return _error(100, "The parameter payload is required, with schema and data")
+        schema = payload["schema"]
+        schema = [schema] if isinstance(schema, str) else schema
+        if not isinstance(schema, list) or not schema or any(k not in KEYS for k in schema):
+            return _error(100, "Invalid parameter: payload.schema has an unsupported key")
+        data = payload["data"]
+        if not isinstance(data, list):
+            return _error(100, "Invalid parameter: payload.data must be a list")
+        if len(data) > MAX_ROWS:
+            return _error(100, f"Invalid parameter: at most {MAX_ROWS} rows per request")
+        rows, invalid, samples = [], 0, {}
+        for raw in data:
+            reason = None
+            if not isinstance(raw, list) or len(raw) != len(schema) or not all(isinstance(v, str) for v in raw):
+                reason, value = "row does not match the schema", json.dumps(raw)[:80]
+            else:
+                row = dict(zip(schema, raw, strict=True))
+                reason, value = _invalid_value(row)
+                if reason is None and row.get("EXTERN_ID") in self.invalid_extern_ids:
+                    reason, value = "invalid data", row["EXTERN_ID"]
+            if reason:
+                invalid += 1
+                if len(samples) < SAMPLES:
+                    samples[value] = reason
+            else:
+                rows.append(row)
+        return rows, invalid, samples
+
+    def _flagged(self, audience: dict) -> Response | None:
+        if audience.get("operation_status") == 471:
+            return _error(
+                100,
+                "This audience was flagged (operation_status 471): membership edits are blocked",
+                subcode=1713230,
+            )
+        return None
+
+    def _users(self, audience_id: str, audience: dict, params: dict, add: bool) -> Response:
+        blocked = self._flagged(audience)
+        if blocked:
+            return blocked
+        parsed = self._rows(params.get("payload"))
+        if isinstance(parsed, Response):
+            return parsed
+        rows, invalid, samples = parsed
+        for row in rows:
+            identity = row_identity(row)
+            if add:
+                audience["members"][identity] = row
+            else:
+                audience["members"].pop(identity, None)
+            audience["history"].setdefault(identity, []).append("add" if add else "remove")
+        session = params.get("session") or {}
+        return Response(200, _receipt(audience_id, session.get("session_id", 0), len(rows) + invalid, invalid, samples))
+
+    def _replace(self, audience_id: str, audience: dict, params: dict) -> Response:
+        blocked = self._flagged(audience)
+        if blocked:
+            return blocked
+        session = params.get("session")
+        if not isinstance(session, dict) or not isinstance(session.get("session_id"), int):
+            return _error(100, "The parameter session with session_id, batch_seq and last_batch_flag is required")
+        seq, last = session.get("batch_seq"), bool(session.get("last_batch_flag"))
+        if not isinstance(seq, int) or seq < 1:
+            return _error(100, "Invalid parameter: batch_seq must be a positive integer")
+        parsed = self._rows(params.get("payload"))
+        if isinstance(parsed, Response):
+            return parsed
+        rows, invalid, samples = parsed
+        sid, now = str(session["session_id"]), time.time()
+        current = audience["sessions"].get(sid)
+        if current and now - current["last_at"] > self.session_ttl_seconds:
+            current = None  # Meta forgets sessions left idle too long
+        if current is None:
+            if seq != 1:
+                return _error(2650, "Failed to update the custom audience: first batch_seq was not detected", 1870147)
+            current = audience["sessions"][sid] = {
+                "session_id": session["session_id"],
+                "start_time": int(now),
+                "end_time": 0,
+                "num_received": 0,
+                "num_matched": 0,
+                "num_invalid_entries": 0,
+                "progress": 0,
+                "stage": "uploading",
+                "batches": {},
+                "last_seq": 0,
+                "last_at": now,
+            }
+        receipt = _receipt(audience_id, session["session_id"], len(rows) + invalid, invalid, samples)
+        if current["stage"] == "completed":
+            if seq <= current["last_seq"]:  # a retried batch whose answer was lost: already applied
+                return Response(200, receipt)
+            return _error(2650, "Failed to update the custom audience: this replace session has ended")
+        if seq > current["last_seq"] + 1:
+            return _error(2650, f"Failed to update the custom audience: batch_seq {seq} skips a batch")
+        # Re-sending a batch_seq replaces that batch: the documented way to retry inside a session.
+        current["batches"][str(seq)] = {"rows": rows, "invalid": invalid, "received": len(rows) + invalid}
+        current["last_at"] = now
+        current["last_seq"] = max(current["last_seq"], seq)
+        batches = current["batches"].values()
+        current["num_received"] = sum(b["received"] for b in batches)
+        current["num_invalid_entries"] = sum(b["invalid"] for b in batches)
+        if last:
+            replaced = {row_identity(row): row for batch in batches for row in batch["rows"]}
+            for identity in set(audience["members"]) - set(replaced):
+                audience["history"].setdefault(identity, []).append("replace_remove")
+            for identity in set(replaced) - set(audience["members"]):
+                audience["history"].setdefault(identity, []).append("replace_add")
+            audience["members"] = replaced
+            current.update(stage="completed", progress=100, end_time=int(now), num_matched=len(replaced), batches={})
+        return Response(200, receipt)
+
+
+def _new_audience(name: str) -> dict:
+    return {"name": name, "members": {}, "history": {}, "sessions": {}, "operation_status": 200}
+
+
+def _invalid_value(row: dict) -> tuple[str | None, str]:
+    if not any(row.values()):
+        return "no identifier in the row", ""
+    for key, value in row.items():
+        if not value or key in ("EXTERN_ID", "LOOKALIKE_VALUE"):
+            continue
+        if key == "MADID":
+            if value != value.lower():
+                return "MADID must be lowercase", value
+        elif not SHA256_HEX.match(value):
+            return f"{key} is not a SHA-256 hash in lowercase hex", value
+    return None, ""
+
+
+def _receipt(audience_id: str, session_id: int, received: int, invalid: int, samples: dict) -> dict:
+    return {
+        "audience_id": audience_id,
+        "session_id": session_id,
+        "num_received": received,
+        "num_invalid_entries": invalid,
+        "invalid_entry_samples": samples,
+    }

@@ -1,0 +1,1 @@
+"""Unified profiles: the merge policy that decides each attribute's value."""

@@ -1,0 +1,181 @@
+"""The Meta Custom Audiences client against its stand-in: payload, auth, limits, sessions and every error."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+
+import pytest
+import requests
+from activation_world import META
+
+from cdp.activation.config import parse_activation
+from cdp.activation.destinations.base import (
+    Batch,
+    DestinationUnusable,
+    Instance,
+    Item,
+    Retryable,
+    SessionLost,
+    Throttled,
+)
+from cdp.activation.destinations.meta_custom_audiences import MetaCustomAudiences, appsecret_proof
+from cdp.activation.standins import Fault, MetaStandIn
+from cdp.activation.standins.meta import error_body
+
+pytestmark = pytest.mark.integration
+TOKEN = "system-user-token"
+AUDIENCE = META["options"]["audience_id"]
+
+
+@pytest.fixture
+def standin():
+    with MetaStandIn(TOKEN, app_secret="app-secret") as server:
+        server.create_audience(AUDIENCE, "test")
+        yield server
+
+
+def client(standin, token=TOKEN, **extra) -> MetaCustomAudiences:
+    extra.setdefault("app_secret", "app-secret")
+    return MetaCustomAudiences(parse_activation(META), Instance("test_meta", standin.url, password=token, extra=extra))
+
+
+def item(i: int, action: str = "add", **override) -> Item:
+    payload, _ = MetaCustomAudiences.payload(
+        parse_activation(META),
+        f"P{i}",
+        {"profile_id": f"P{i}", "email": f"p{i}@example.com", "phone": f"+3361000000{i}", "last_name": "Lee"},
+    )
+    return Item(f"P{i}", f"h{i}", {**payload, **override}, action)
+
+
+def batch(items, action="add", seq=1, last=True, session_id=0) -> Batch:
+    return Batch(
+        "meta", "aud_test", "meta/2026-11-01", date(2026, 11, 1), f"k{seq}", action, seq, last, session_id,
+        tuple(items), len(items),
+    )  # fmt: skip
+
+
+def test_add_and_remove_with_a_multi_key_hashed_schema(standin):
+    meta = client(standin)
+    receipt = meta.send(batch([item(1), item(2), item(3)]))
+    assert receipt.detail == {"num_received": 3, "num_invalid_entries": 0, "invalid_identified": 0}
+    body = standin.requests[-1].json()
+    assert body["payload"]["schema"] == ["EXTERN_ID", "EMAIL", "PHONE", "LN"]
+    assert body["payload"]["data"][0][1] == hashlib.sha256(b"p1@example.com").hexdigest()
+    assert "session" not in body and "payload" not in standin.requests[-1].query  # in the body, not the URL
+    assert standin.requests[-1].headers["authorization"] == f"Bearer {TOKEN}"
+    meta.send(batch([item(2, "remove")], action="remove"))
+    assert standin.requests[-1].method == "DELETE"
+    assert set(standin.members(AUDIENCE)) == {"EXTERN_ID:P1", "EXTERN_ID:P3"}
+
+
+def test_invalid_entries_are_counted_and_the_sampled_rows_rejected(standin):
+    standin.invalid_extern_ids.add("P2")
+    unhashed = item(3, EMAIL="p3@example.com")  # a client that forgot to hash
+    receipt = client(standin).send(batch([item(1), item(2), unhashed]))
+    assert receipt.detail["num_invalid_entries"] == 2
+    assert receipt.rejected == {
+        "P2": "Meta invalid entry: invalid data",
+        "P3": "Meta invalid entry: EMAIL is not a SHA-256 hash in lowercase hex",
+    }
+    assert set(standin.members(AUDIENCE)) == {"EXTERN_ID:P1"}
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "retry_after"),
+    [
+        (Fault(400, error_body(80003, "There have been too many calls to this ad-account", 2446289)), Throttled, None),
+        (Fault(400, error_body(17, "User request limit reached", 2446079)), Throttled, None),
+        (Fault(400, error_body(613, "Calls to this api have exceeded the rate limit", 1487742)), Throttled, None),
+        (
+            Fault(
+                400,
+                error_body(4, "Application request limit reached"),
+                {"X-Business-Use-Case-Usage": json.dumps({"1": [{"estimated_time_to_regain_access": 2}]})},
+            ),
+            Throttled,
+            120.0,
+        ),
+        (Fault(500, error_body(2, "Service temporarily unavailable")), Retryable, None),
+        (Fault(502, b"<html><body>Bad Gateway</body></html>", content_type="text/html"), Retryable, None),
+        (Fault(400, error_body(2650, "Failed to update the custom audience")), DestinationUnusable, None),
+        (Fault(400, error_body(200, "Permissions error")), DestinationUnusable, None),
+    ],
+)
+def test_throttling_transient_and_stopping_errors(standin, fault, error, retry_after):
+    standin.fail(fault)
+    with pytest.raises(error) as raised:
+        client(standin).send(batch([item(1)]))
+    assert type(raised.value) is error
+    if retry_after is not None:
+        assert raised.value.retry_after == retry_after
+    assert standin.members(AUDIENCE) == {}
+
+
+def test_credentials_version_audience_and_flagged_audience_stop_the_run(standin):
+    with pytest.raises(DestinationUnusable, match="Meta error 190"):
+        client(standin, token="expired").send(batch([item(1)]))
+    with pytest.raises(DestinationUnusable, match="appsecret_proof"):
+        client(standin, app_secret="other").send(batch([item(1)]))
+    with pytest.raises(DestinationUnusable, match="Meta error 2635"):
+        client(standin, api_version="v19.0").send(batch([item(1)]))
+    missing = parse_activation({**META, "options": {"audience_id": "999"}})
+    instance = Instance("m", standin.url, password=TOKEN, extra={"app_secret": "app-secret"})
+    with pytest.raises(DestinationUnusable, match="Meta error 100/33"):
+        MetaCustomAudiences(missing, instance).send(batch([item(1)]))
+    standin.flag(AUDIENCE)
+    with pytest.raises(DestinationUnusable, match="Meta error 100/1713230"):
+        client(standin).send(batch([item(1)]))
+    assert standin.members(AUDIENCE) == {}
+
+
+def test_more_than_10000_rows_in_one_request_is_refused(standin):
+    body = {
+        "payload": {"schema": ["EXTERN_ID"], "data": [[f"P{i}"] for i in range(10_001)]},
+        "appsecret_proof": appsecret_proof("app-secret", TOKEN),
+    }
+    answer = requests.post(
+        f"{standin.url}/v23.0/{AUDIENCE}/users", json=body, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+    )
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == 100
+    assert "10000" in answer.json()["error"]["message"]
+    assert standin.members(AUDIENCE) == {}
+
+
+def test_replace_session_replaces_membership_only_at_the_last_batch(standin):
+    meta = client(standin)
+    meta.send(batch([item(1), item(2)]))
+    meta.send(batch([item(3)], action="replace", seq=1, last=False, session_id=77))
+    meta.send(batch([item(3)], action="replace", seq=1, last=False, session_id=77))  # a retried batch: no harm
+    assert set(standin.members(AUDIENCE)) == {"EXTERN_ID:P1", "EXTERN_ID:P2"}  # not yet replaced
+    meta.send(batch([item(4)], action="replace", seq=2, last=True, session_id=77))
+    assert set(standin.members(AUDIENCE)) == {"EXTERN_ID:P3", "EXTERN_ID:P4"}
+    session = requests.get(
+        f"{standin.url}/v23.0/{AUDIENCE}/sessions",
+        params={"access_token": TOKEN, "appsecret_proof": appsecret_proof("app-secret", TOKEN)},
+        timeout=5,
+    ).json()["data"][0]
+    assert (session["session_id"], session["stage"], session["num_received"]) == (77, "completed", 2)
+    body = standin.requests[-2].json()
+    assert body["session"] == {"session_id": 77, "batch_seq": 2, "last_batch_flag": True, "estimated_num_total": 1}
+
+
+def test_replace_session_protocol_errors(standin):
+    meta = client(standin)
+    with pytest.raises(SessionLost, match="2650/1870147"):
+        meta.send(batch([item(1)], action="replace", seq=2, last=True, session_id=5))
+    meta.send(batch([item(1)], action="replace", seq=1, last=False, session_id=6))
+    with pytest.raises(DestinationUnusable, match="skips a batch"):
+        meta.send(batch([item(2)], action="replace", seq=3, last=True, session_id=6))
+    assert standin.members(AUDIENCE) == {}
+
+
+def test_an_idle_session_is_forgotten_and_its_next_batch_is_refused():
+    with MetaStandIn(TOKEN, session_ttl_seconds=0) as server:
+        server.create_audience(AUDIENCE)
+        meta = MetaCustomAudiences(parse_activation(META), Instance("m", server.url, password=TOKEN))
+        meta.send(batch([item(1)], action="replace", seq=1, last=False, session_id=9))
+        with pytest.raises(SessionLost):
+            meta.send(batch([item(2)], action="replace", seq=2, last=True, session_id=9))

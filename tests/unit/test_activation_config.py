@@ -1,0 +1,94 @@
+"""Activation configuration, schedules, retry timing and planning: the engine's pure logic."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from cdp.activation.config import RetryPolicy, load_activations, parse_activation
+from cdp.activation.destinations.base import retry_after_seconds, scrub
+from cdp.activation.engine import chunks, make_plan
+
+BASE = {
+    "name": "hook",
+    "audience": "aud_test",
+    "destination": "webhook",
+    "purpose": "email_marketing",
+    "mode": "incremental",
+    "identities": {"email": "email"},
+}
+
+
+def test_the_projects_activations_load_with_a_pool_per_destination_instance():
+    activations = load_activations()
+    by_type = {a.destination for a in activations}
+    assert {"file_export", "webhook", "meta_custom_audiences"} <= by_type
+    assert {a.mode for a in activations} == {"full", "incremental", "mirror"}
+    meta = [a for a in activations if a.destination == "meta_custom_audiences"]
+    assert len({a.pool for a in meta}) == 1 and meta[0].pool == f"destination_{meta[0].connection_id}"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"mode": "mirror"}, "webhook supports modes incremental"),
+        ({"mode": "sometimes"}, "mode must be one of"),
+        ({"destination": "fax"}, "unknown destination type 'fax'"),
+        ({"schedule": "hourly"}, "schedule must be"),
+        ({"schedule": "monthly:31"}, "schedule must be"),
+        ({"connection": "bad id!"}, "is not an Airflow connection id"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+        ({"retry": {"tries": 3}}, "unknown retry setting"),
+        ({"identities": {"email": "e-mail"}}, "is not a column name"),
+        ({"options": {"format": "xml"}, "destination": "file_export", "mode": "full"}, "options.format"),
+    ],
+)
+def test_invalid_configuration_is_refused_with_the_reason(change, message):
+    with pytest.raises(ValueError, match=message):
+        parse_activation({**BASE, **change})
+
+
+def test_schedules():
+    monday, tuesday = date(2026, 11, 2), date(2026, 11, 3)
+    assert parse_activation(BASE).due(tuesday)
+    weekly = parse_activation({**BASE, "schedule": "weekly:mon"})
+    assert weekly.due(monday) and not weekly.due(tuesday)
+    monthly = parse_activation({**BASE, "schedule": "monthly:3"})
+    assert monthly.due(tuesday) and not monthly.due(monday)
+    assert not parse_activation({**BASE, "schedule": "paused"}).due(monday)
+
+
+def test_backoff_doubles_up_to_its_cap_and_never_undercuts_retry_after():
+    policy = RetryPolicy(base_seconds=1, max_seconds=10)
+    assert [policy.delay(n, None) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 10]
+    assert policy.delay(1, 30) == 30  # the destination asked for longer
+    assert policy.delay(4, 2) == 8
+    assert policy.delay(2, None, jitter=0.5) == 1
+
+
+def test_retry_after_header_in_seconds_or_as_a_date():
+    assert retry_after_seconds("7") == 7
+    assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0  # in the past: go now
+
+
+def test_scrub_masks_addresses_and_numbers_in_destination_messages():
+    text = scrub("member jane.doe@example.com with phone +33 6 12 34 56 78 refused")
+    assert "jane" not in text and "12 34" not in text
+    assert text == "member <email> with phone <number> refused"
+
+
+def test_plan_adds_updates_removes_and_holds_back_what_was_refused_unchanged():
+    desired = {"a": ("h1", {}), "b": ("h2", {}), "c": ("h3", {}), "d": ("h4", {})}
+    delivered = {"a": ("h1", {}), "b": ("old", {}), "e": ("h5", {}), "f": ("h6", {})}
+    refused = {"d": ("add", "h4"), "f": ("remove", "h6"), "c": ("add", "older")}
+    plan = make_plan(desired, delivered, refused, {"x": "no consent"})
+    assert plan.adds == ["c"]  # c was refused in an older version: its new content is sent
+    assert plan.updates == ["b"]
+    assert plan.removes == ["e"]
+    assert (plan.unchanged, plan.held_back, plan.changes) == (1, 2, 3)
+
+
+def test_chunks_keep_order_and_size():
+    assert chunks(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
+    assert chunks([], 3) == [[]]

@@ -1,0 +1,133 @@
+"""Meta Custom Audiences normalization, each rule against the examples in Meta's own documentation.
+
+Sources: Meta's "Customer information parameters" and Custom Audiences hashing guides (input ->
+normalized value), and its Python SDK's `normalize_key` where the guide is silent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from cdp.activation.config import parse_activation
+from cdp.activation.destinations.meta_custom_audiences import MetaCustomAudiences, hashed, normalize
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "normalized"),
+    [
+        # EMAIL: trim, lowercase (the SDK also strips trailing dots)
+        ("EMAIL", "John_Smith@gmail.com", "john_smith@gmail.com"),
+        ("EMAIL", "  John_Smith@Gmail.COM \t", "john_smith@gmail.com"),
+        ("EMAIL", "john_smith@gmail.com.", "john_smith@gmail.com"),
+        ("EMAIL", "not an address", ""),
+        # PHONE: digits only, with the country code, no +, no leading zeros
+        ("PHONE", "+1 (616) 954-1212", "16169541212"),
+        ("PHONE", "1-650-555-1212", "16505551212"),
+        ("PHONE", "0044 7911 123456", "447911123456"),
+        ("PHONE", "+33 6 12 34 56 78", "33612345678"),
+        # FN / LN: lowercase, no punctuation; UTF-8 letters kept (the SDK wrongly strips them)
+        ("FN", "Mary", "mary"),
+        ("FN", "Valéry", "valéry"),
+        ("FN", "  Jean-Luc ", "jeanluc"),
+        ("LN", "Smith", "smith"),
+        ("LN", "O'Neil", "oneil"),
+        ("LN", "Müller", "müller"),
+        # FI: first initial, lowercase
+        ("FI", "John", "j"),
+        # GEN: m or f
+        ("GEN", "Female", "f"),
+        ("GEN", "m", "m"),
+        ("GEN", "unknown", ""),
+        # DOBY / DOBM / DOBD: YYYY, MM, DD zero-padded
+        ("DOBY", "1997", "1997"),
+        ("DOBM", "2", "02"),
+        ("DOBD", "16", "16"),
+        ("DOBM", "02", "02"),
+        # CT: lowercase, letters only, no spaces
+        ("CT", "Menlo Park", "menlopark"),
+        ("CT", "St. Louis", "stlouis"),
+        # ST: lowercase; US states as their 2-letter code
+        ("ST", "California", "ca"),
+        ("ST", "CA", "ca"),
+        ("ST", "New York", "ny"),
+        ("ST", "Île-de-France", "îledefrance"),
+        # ZIP: lowercase, no spaces; US: first 5 digits
+        ("ZIP", "94035", "94035"),
+        ("ZIP", "94035-1234", "94035"),
+        ("ZIP", "SW1A 1AA", "sw1a1aa"),
+        # COUNTRY: ISO-3166-1 alpha-2, lowercase
+        ("COUNTRY", "US", "us"),
+        ("COUNTRY", " fr ", "fr"),
+        ("COUNTRY", "France", ""),
+        # MADID: lowercase, not hashed; EXTERN_ID: as is
+        ("MADID", "6032D997-3AB0-4DE0-AA16-8AF0E5B482FB", "6032d997-3ab0-4de0-aa16-8af0e5b482fb"),
+        ("EXTERN_ID", "P-000123", "P-000123"),
+    ],
+)
+def test_normalization_rule(key, raw, normalized):
+    assert normalize(key, raw) == normalized
+
+
+def test_hashes_are_sha256_lowercase_hex_of_the_normalized_utf8_value():
+    assert hashed("EMAIL", " John_Smith@gmail.com ") == (
+        "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"
+    )
+    assert hashed("FN", "Valéry") == hashlib.sha256("valéry".encode()).hexdigest()
+    assert hashed("PHONE", "+1 (650) 555-1212") == hashlib.sha256(b"16505551212").hexdigest()
+    digest = hashed("CT", "Menlo Park")
+    assert len(digest) == 64 and digest == digest.lower()
+
+
+def test_unhashed_keys_and_empty_values():
+    assert hashed("EXTERN_ID", "P-1") == "P-1"
+    assert hashed("MADID", "AB-CD") == "ab-cd"
+    assert hashed("EMAIL", None) == "" and hashed("PHONE", "") == "" and hashed("COUNTRY", "Narnia") == ""
+
+
+def meta_activation(**identities):
+    return parse_activation(
+        {
+            "name": "meta_test",
+            "audience": "aud_test",
+            "destination": "meta_custom_audiences",
+            "purpose": "ad_targeting",
+            "mode": "incremental",
+            "identities": identities,
+        }
+    )
+
+
+def test_payload_is_multi_key_with_empty_strings_for_missing_values():
+    activation = meta_activation(EXTERN_ID="profile_id", EMAIL="email", PHONE="phone", COUNTRY="country")
+    row = {"profile_id": "P1", "email": "A@B.com", "phone": None, "country": "FR"}
+    payload, reason = MetaCustomAudiences.payload(activation, "P1", row)
+    assert reason is None
+    assert payload == {
+        "EXTERN_ID": "P1",
+        "EMAIL": hashlib.sha256(b"a@b.com").hexdigest(),
+        "PHONE": "",
+        "COUNTRY": hashlib.sha256(b"fr").hexdigest(),
+    }
+
+
+def test_a_row_without_any_matchable_identifier_is_withheld():
+    activation = meta_activation(EXTERN_ID="profile_id", EMAIL="email")
+    payload, reason = MetaCustomAudiences.payload(activation, "P1", {"profile_id": "P1", "email": "nobody"})
+    assert payload is None and reason == "no identifier Meta can match"
+
+
+def test_config_checks_meta_keys_and_purpose():
+    with pytest.raises(ValueError, match="not Meta schema keys"):
+        meta_activation(EMAIL="email", MAIL="email")
+    with pytest.raises(ValueError, match="may serve only ad_targeting"):
+        parse_activation(
+            {
+                "name": "meta_mail",
+                "audience": "aud_test",
+                "destination": "meta_custom_audiences",
+                "purpose": "email_marketing",
+                "mode": "incremental",
+                "identities": {"EMAIL": "email"},
+            }
+        )
