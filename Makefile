@@ -16,7 +16,7 @@ DEMO_DAYS ?= 3
 DEMO_START ?= 2026-11-01
 DEMO_LANDING ?= .cdp/landing
 
-.PHONY: help install sample-data demo test test-unit lint lock up down clean warehouse-stop
+.PHONY: help install sample-data demo test test-unit lint governance lock up down clean warehouse-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,9 +49,12 @@ test: install ## run the test suite (unit, integration, end to end)
 test-unit: install ## only the fast unit tests
 	$(BIN)/pytest -m "not integration and not e2e"
 
-lint: install ## ruff (with Airflow rules) and the DAG integrity test
+lint: install governance ## ruff (with Airflow rules), the DAG integrity test and the governance check
 	$(BIN)/ruff check plugins dags tests
 	$(BIN)/pytest -q tests/dags
+
+governance: install ## every activation against the data policies and the dbt labels (no warehouse needed)
+	$(BIN)/cdp governance check
 
 lock: | $(UV) ## re-resolve the lock file after changing pyproject.toml
 	$(UV) lock --python $(PYTHON)

@@ -1,8 +1,9 @@
 """Reference for activation planning: bare `hashlib.sha256` over the same records' identifiers.
 
-The identifiers are those the activation sends (its mapped email and phone attributes) for every
-member of its audience, read before the clock starts. Hashing them is the least any planner
-that compares hashed records, or any destination that wants hashed identifiers, must do.
+The identifiers are those the activation sends (its `identities`, or its email and phone
+fields when it declares none) for every member of its audience, read before the clock starts.
+Hashing them is the least any planner that compares hashed records, or any destination that
+wants hashed identifiers, must do.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ IDENTIFIER_ATTRIBUTES = ("email", "phone")
 
 
 def identifiers(conn, activation: Activation) -> list[str]:
-    attributes = [a for a in IDENTIFIER_ATTRIBUTES if a in activation.fields.values()]
+    attributes = sorted(set(activation.identities.values())) or [
+        a for a in IDENTIFIER_ATTRIBUTES if a in activation.fields.values()
+    ]
     if not attributes:
         return []
     values = ", ".join(f'p."{a}"' for a in attributes)
@@ -25,7 +28,7 @@ def identifiers(conn, activation: Activation) -> list[str]:
             f'select {values} from audiences."{activation.audience}" a'
             " join profiles.profiles p on p.profile_id = a.profile_id"
         )
-        return [value for row in cur.fetchall() for value in row if value]
+        return [str(value) for row in cur.fetchall() for value in row if value]
 
 
 def hash_all(values: list[str]) -> float:

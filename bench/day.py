@@ -11,12 +11,15 @@ from pathlib import Path
 import psycopg2
 
 from bench import bare_hashing, plain_copy, send_capacity, union_find
-from bench.dbt_layers import read_build_timings
+from bench.dbt_layers import Stitching, read_build_timings
 from bench.meter import Meter, Reference, StageResult
-from cdp import pipeline, settings
+from cdp import pipeline
 from cdp.activation.config import load_activations
+from cdp.activation.engine import run_activation
 from cdp.contracts import SOURCES
+from cdp.governance import check_activation, load_manifest
 from cdp.landing import LandingZone
+from cdp.warehouse import connect as warehouse_connection
 
 DBT_BUILD = "dbt build"
 
@@ -131,8 +134,8 @@ class BenchDay:
                     detail={"node_seconds": round(layer.node_seconds, 2), "models": layer.models, "tests": layer.tests},
                 )
             )
-        if timings.stitching_sql:
-            self._stitching(timings)
+        if timings.stitching:
+            self._stitching(timings.stitching)
         self.meter.add(
             StageResult(
                 self.label,
@@ -144,15 +147,15 @@ class BenchDay:
         slow = ", ".join(f"{uid.split('.')[-1]} {s:.1f} s" for uid, s in timings.slowest[:5])
         self.findings.append(f"dbt slowest nodes: {slow}")
 
-    def _stitching(self, timings) -> None:
+    def _stitching(self, stitching: Stitching) -> None:
         stitch = StageResult(
-            self.label, f"identity stitching ({timings.stitching_model})", seconds=timings.stitching_seconds or 0.0,
+            self.label, f"identity stitching ({stitching.model})", seconds=stitching.seconds,
             unit="links", part_of=DBT_BUILD,
         )  # fmt: skip
         with _connect() as conn:
-            graph = union_find.read_graph(conn, timings.stitching_sql)
-            model_components = union_find.model_component_count(conn, timings.stitching_relation)
-            stitch.detail["stitch_run"] = _stitch_run(conn, self.dt, timings.stitching_model)
+            graph = union_find.read_graph(conn, stitching.nodes_sql, stitching.links_relation)
+            model_components = union_find.model_component_count(conn, stitching.relation)
+            stitch.detail["stitch_run"] = _stitch_run(conn, self.dt, stitching.model)
         components = union_find.stitch(graph)
         stitch.rows = graph.links
         stitch.detail.update(
@@ -173,7 +176,7 @@ class BenchDay:
         self.meter.add(stitch)
         if model_components is not None and model_components != components.count:
             self.findings.append(
-                f"stitching: the model found {model_components:,} components, scipy {components.count:,}"
+                f"stitching: the model found {model_components:,} candidate components, scipy {components.count:,}"
             )
 
     def outputs_gate(self) -> None:
@@ -182,16 +185,19 @@ class BenchDay:
         self._done(stage)
 
     def activation(self) -> None:
+        """The pipeline's activation step, split: policy check, planning (a dry run), sending (the rest)."""
         activations = load_activations()
-        plan_seconds = {}
-        with self._stage("activation planning (dry run)", unit="records") as plan:
-            members = 0
+        with self._stage("activation policy check", unit="activations") as check:
+            manifest = load_manifest()
             for activation in activations:
-                start = time.perf_counter()
-                members += pipeline.activate(activation.name, self.dt, dry_run=True).members
-                plan_seconds[activation.name] = time.perf_counter() - start
-            plan.rows = members
-            plan.detail = {name: round(s, 3) for name, s in plan_seconds.items()}
+                check_activation(activation, manifest)
+            check.rows = len(activations)
+        if not self._done(check):
+            return
+        with self._stage("activation planning (dry run)", unit="records") as plan:
+            planned = {a.name: _activate(a, self.dt, dry_run=True) for a in activations}
+            plan.rows = sum(r.members for r in planned.values())
+            plan.detail = {name: r.counts() for name, r in planned.items()}
         if not self._done(plan):
             return
         with _connect() as conn:
@@ -200,44 +206,50 @@ class BenchDay:
         plan.reference = Reference("bare hashlib.sha256 of their identifiers", seconds, len(values))
 
         with self._stage("activation sending (run minus its plan)", unit="records") as send:
-            delivered, sent, files = 0, 0, []
-            for activation in activations:
-                result = pipeline.activate(activation.name, self.dt)
-                delivered += result.delivered_rows
-                sent += result.sent
-                files += send_capacity.exported_files(Path(settings.exports_uri()), activation.name, self.dt)
-            send.rows = delivered
-            send.detail = {"changes_sent": sent, "records_delivered": delivered}
+            results = {a.name: _activate(a, self.dt) for a in activations}
+            send.detail = {name: r.counts() for name, r in results.items()}
+            send.rows = sum(r.sent + r.rejected + r.failed for r in results.values())
+            stopped = [f"{name}: {r.error}" for name, r in results.items() if r.error]
+            if stopped:
+                raise RuntimeError("; ".join(stopped))
         send.detail["run_seconds"] = round(send.seconds, 3)
         send.seconds = max(send.seconds - plan.seconds, 0.0)
         if not self._done(send):
             return
-        if files:
-            seconds, size = send_capacity.write_same_bytes(files, self.work / "scratch")
-            send.reference = Reference("writing the same bytes", seconds, delivered, f"{size / 1e6:.1f} MB")
+        seconds = 0.0
+        with _connect() as conn:
+            for activation in activations:
+                result = results[activation.name]
+                records = result.sent + result.rejected + result.failed
+                batches = send_capacity.prepared_batches(conn, activation, self.dt, records)
+                seconds += send_capacity.post_batches(activation, batches, self.work / "scratch" / activation.name)
+        send.reference = Reference("the destinations' clients posting prepared batches", seconds, send.rows)
+
+
+def _activate(activation, dt: date, dry_run: bool = False):
+    with warehouse_connection() as conn:
+        return run_activation(conn, activation, dt, dry_run=dry_run)
 
 
 def _stitch_run(conn, dt: date, model: str) -> dict | None:
+    """The statistics the stitching model recorded for this run (mode, rounds, counts)."""
     try:
         with conn.cursor() as cur:
-            cur.execute(
-                "select rounds, jump_passes, node_count, link_count from identity.stitch_runs"
-                " where run_date = %s and model_name = %s",
-                (dt, model),
-            )
+            cur.execute("select * from identity.stitch_runs where run_date = %s and model_name = %s", (dt, model))
             row = cur.fetchone()
+            names = [c.name for c in cur.description]
     except psycopg2.Error:
         conn.rollback()
         return None
-    return dict(zip(("rounds", "jump_passes", "nodes", "links"), row, strict=True)) if row else None
+    return {n: v for n, v in zip(names, row, strict=True) if n not in ("run_date", "model_name")} if row else None
 
 
 def rerun_unchanged(meter: Meter, dt: date) -> None:
     """Every activation again for the same date with nothing changed: it must send nothing."""
-    with meter.stage("rerun", f"activation rerun for {dt}, nothing changed", unit="changes sent") as stage:
-        results = [pipeline.activate(a.name, dt) for a in load_activations()]
+    with meter.stage("rerun", f"activation rerun for {dt}, nothing changed", unit="records sent") as stage:
+        results = [_activate(a, dt) for a in load_activations()]
         stage.rows = sum(r.sent for r in results)
-        stage.detail = {"records_delivered": sum(r.delivered_rows for r in results)}
+        stage.detail = {r.activation: r.counts() for r in results}
 
 
 def goals(results: dict, full_day_goal_seconds: float, goal_scale: int) -> list[dict]:

@@ -3,7 +3,8 @@
 A node's layer is its folder under models/ (`intermediate/<layer>` counts as `<layer>`); a test
 belongs to the layer of the model it tests. With several dbt threads nodes overlap, so a layer's
 wall time is the union of its nodes' execution intervals, and node-seconds are given beside it.
-The stitching model is the one materialized as `connected_components`.
+The stitching model is the one whose materialization takes a `links_model` (identity_stitch):
+its own SQL selects the identities (node_id) and the links model holds the links it stitches.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 LAYER_ORDER = ("staging", "identity", "profiles", "audiences")
-STITCHING_MATERIALIZATION = "connected_components"
-STITCHING_MODEL = "int_identity_components_stitched"  # used when the materialization is not found
+STITCHING_MODEL = "int_identity_components_stitched"  # used when no model declares a links_model
 
 
 @dataclass
@@ -33,13 +33,19 @@ class Layer:
 
 
 @dataclass
+class Stitching:
+    model: str
+    seconds: float
+    relation: str  # the model's table: one row per identity, with its component
+    nodes_sql: str  # the model's compiled SQL: the identities it stitched (node_id)
+    links_relation: str | None  # the table of links it stitched (node_id_a, node_id_b)
+
+
+@dataclass
 class BuildTimings:
     layers: list[Layer]
     node_wall_seconds: float  # union over every node: the rest of a build is dbt's own overhead
-    stitching_seconds: float | None
-    stitching_model: str | None
-    stitching_relation: str | None
-    stitching_sql: str | None  # the compiled graph query the stitching model ran
+    stitching: Stitching | None
     slowest: list[tuple[str, float]]  # the slowest nodes, for the findings
 
 
@@ -110,18 +116,19 @@ def read_build_timings(target_path: Path) -> BuildTimings:
             rows = (result.get("adapter_response") or {}).get("rows_affected")
             if isinstance(rows, int) and rows > 0:
                 layer.rows += rows
-            is_stitching = node.get("config", {}).get("materialized") == STITCHING_MATERIALIZATION
-            if is_stitching or (stitching is None and node.get("name") == STITCHING_MODEL):
-                stitching = (node.get("name"), seconds, result.get("relation_name"), result.get("compiled_code"))
+            links_model = node.get("config", {}).get("links_model")
+            if links_model or (stitching is None and node.get("name") == STITCHING_MODEL):
+                links = next((n for n in nodes.values() if n.get("name") == links_model), {})
+                stitching = Stitching(
+                    node["name"], seconds, result.get("relation_name"), result.get("compiled_code") or "",
+                    links.get("relation_name"),
+                )  # fmt: skip
         else:
             layer.tests += 1
     ordered = sorted(layers.values(), key=lambda lay: (_layer_rank(lay.name), lay.name))
     return BuildTimings(
         layers=ordered,
         node_wall_seconds=_union_length(every_interval),
-        stitching_seconds=stitching[1] if stitching else None,
-        stitching_model=stitching[0] if stitching else None,
-        stitching_relation=stitching[2] if stitching else None,
-        stitching_sql=stitching[3] if stitching else None,
+        stitching=stitching,
         slowest=sorted(timed, key=lambda t: -t[1])[:8],
     )

@@ -113,6 +113,7 @@ class _Nothing:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="cdp-bench-"))
     _isolate(work)
     # Imported after the state folder is set, so nothing resolves the demo's paths first.

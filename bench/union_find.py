@@ -1,8 +1,8 @@
 """Reference for identity stitching: scipy's connected components over the links the dbt model used.
 
-The graph is read back with the stitching model's own compiled query (columns node_id,
-linked_node_id), through a binary COPY; reading it is timed apart from the reference, which
-is what an in-memory union-find needs: dense ids, a sparse matrix, and the components.
+The identities are read back with the stitching model's own compiled query, the links from the
+table of its links model, both through a binary COPY; reading them is timed apart from the
+reference, which is what an in-memory union-find needs: dense ids, a sparse matrix, the components.
 """
 
 from __future__ import annotations
@@ -16,22 +16,20 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 BINARY_HEADER = 11 + 4 + 4  # signature, flags, header-extension length
-LINK_ROW = np.dtype([("fields", ">i2"), ("a_len", ">i4"), ("a", ">i8"), ("b_len", ">i4"), ("b", ">i8")])
+ONE_BIGINT = np.dtype([("fields", ">i2"), ("length", ">i4"), ("a", ">i8")])
+TWO_BIGINTS = np.dtype([("fields", ">i2"), ("a_length", ">i4"), ("a", ">i8"), ("b_length", ">i4"), ("b", ">i8")])
 
 
 @dataclass
 class Graph:
+    nodes: np.ndarray
     a: np.ndarray
     b: np.ndarray
     read_seconds: float
 
     @property
-    def rows(self) -> int:
-        return len(self.a)
-
-    @property
     def links(self) -> int:
-        return int(np.count_nonzero(self.a != self.b))
+        return len(self.a)
 
 
 @dataclass
@@ -44,33 +42,40 @@ class Components:
     components_seconds: float
 
 
-def read_graph(conn, graph_sql: str) -> Graph:
-    """Every row of the model's graph query; a node-only row (no link) comes back as a self-link."""
-    query = graph_sql.strip().rstrip(";")
-    start = time.perf_counter()
+def _copy_bigints(cur, query: str, dtype: np.dtype) -> np.ndarray:
+    """Rows of non-null bigint columns, read with a binary COPY straight into numpy."""
     buffer = io.BytesIO()
-    with conn.cursor() as cur:
-        cur.copy_expert(
-            "copy (select coalesce(node_id, linked_node_id)::bigint, coalesce(linked_node_id, node_id)::bigint"
-            f" from (\n{query}\n) as graph where coalesce(node_id, linked_node_id) is not null) to stdout"
-            " with (format binary)",
-            buffer,
-        )
+    cur.copy_expert(f"copy ({query}) to stdout with (format binary)", buffer)
     data = buffer.getbuffer()
     extension = int.from_bytes(data[15:19], "big")
-    rows = np.frombuffer(data[BINARY_HEADER + extension : len(data) - 2], dtype=LINK_ROW)
-    graph = Graph(rows["a"].astype(np.int64), rows["b"].astype(np.int64), 0.0)
-    graph.read_seconds = time.perf_counter() - start
-    return graph
+    return np.frombuffer(data[BINARY_HEADER + extension : len(data) - 2], dtype=dtype)
+
+
+def read_graph(conn, nodes_sql: str, links_relation: str | None) -> Graph:
+    """The identities the model stitched and the links between them."""
+    start = time.perf_counter()
+    with conn.cursor() as cur:
+        nodes_query = (
+            f"select node_id::bigint from (\n{nodes_sql.strip().rstrip(';')}\n) as nodes where node_id is not null"
+        )
+        nodes = _copy_bigints(cur, nodes_query, ONE_BIGINT)["a"].astype(np.int64)
+        links = np.zeros(0, dtype=TWO_BIGINTS)
+        if links_relation:
+            links_query = (
+                f"select node_id_a::bigint, node_id_b::bigint from {links_relation}"
+                " where node_id_a is not null and node_id_b is not null"
+            )
+            links = _copy_bigints(cur, links_query, TWO_BIGINTS)
+    return Graph(nodes, links["a"].astype(np.int64), links["b"].astype(np.int64), time.perf_counter() - start)
 
 
 def stitch(graph: Graph) -> Components:
     start = time.perf_counter()
-    nodes, dense = np.unique(np.concatenate([graph.a, graph.b]), return_inverse=True)
+    nodes, dense = np.unique(np.concatenate([graph.a, graph.b, graph.nodes]), return_inverse=True)
     reindexed = time.perf_counter()
-    n = len(nodes)
-    a, b = dense[: graph.rows], dense[graph.rows :]
-    matrix = coo_matrix((np.ones(graph.rows, dtype=np.int8), (a, b)), shape=(n, n)).tocsr()
+    n, links = len(nodes), graph.links
+    a, b = dense[:links], dense[links : 2 * links]
+    matrix = coo_matrix((np.ones(links, dtype=np.int8), (a, b)), shape=(n, n)).tocsr()
     built = time.perf_counter()
     count, _ = connected_components(matrix, directed=False)
     done = time.perf_counter()
@@ -78,10 +83,10 @@ def stitch(graph: Graph) -> Components:
 
 
 def model_component_count(conn, relation: str) -> int | None:
-    """Components in the stitching model's output, to check both stitched the same graph."""
+    """Candidate components (before any guard) in the stitching model's table, to check both saw one graph."""
     try:
         with conn.cursor() as cur:
-            cur.execute(f"select count(distinct root_node_id) from {relation}")
+            cur.execute(f"select count(distinct component_node_id) from {relation}")
             return cur.fetchone()[0]
     except Exception:  # noqa: BLE001 - a reshaped model output only loses the cross-check
         conn.rollback()

@@ -102,6 +102,14 @@ def cmd_gate(args) -> int:
     return 0 if result.success else 1
 
 
+def cmd_governance(args) -> int:
+    from cdp.governance import check_configured_project
+
+    report = check_configured_project(args.manifest, args.activations, args.policies)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
 def cmd_activate(args) -> int:
     from cdp.pipeline import activate
 
@@ -121,6 +129,31 @@ def cmd_activations(args) -> int:
         return 0
     for a in activations:
         print(f"{a.name}: {a.audience} -> {a.destination} ({a.connection_id}, pool {a.pool}), {a.mode}, {a.schedule}")
+    return 0
+
+
+def cmd_audience(args) -> int:
+    from cdp.audiences.catalog import load_audiences
+    from cdp.audiences.explain import ProfileNotFound, explain, find_profile
+    from cdp.warehouse import connect
+
+    audiences = load_audiences()
+    if args.action == "list":
+        for a in audiences.values():
+            print(f"{a.name}: {a.description} (owner {a.owner}, purpose {a.purpose}, refresh {a.refresh})")
+        return 0
+    if args.audience not in audiences:
+        print(f"error: no audience {args.audience!r}; audiences: {', '.join(audiences)}", file=sys.stderr)
+        return 2
+    try:
+        with connect() as conn:
+            with conn.cursor() as cur:
+                profile_id = find_profile(cur, args.profile, args.identity)
+            explanation = explain(conn, audiences[args.audience], profile_id)
+    except (ProfileNotFound, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(explanation.lines()))
     return 0
 
 
@@ -165,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--date", type=_date, required=True)
     gate.set_defaults(func=cmd_gate)
 
+    gov = sub.add_parser("governance", help="data governance: labels, policies and consent")
+    gov_sub = gov.add_subparsers(dest="action", required=True)
+    check = gov_sub.add_parser(
+        "check", help="every activation against the policies and the dbt labels (exit 1 on a violation; CI runs it)"
+    )
+    check.add_argument("--manifest", type=Path, help="a dbt manifest.json (default: parse the dbt project)")
+    check.add_argument("--activations", type=Path, help="activations file (default: config/activations.yml)")
+    check.add_argument("--policies", type=Path, help="policies file (default: config/policies.yml)")
+    check.set_defaults(func=cmd_governance)
+
     act = sub.add_parser("activate", help="run one activation for a date (plan, send, record)")
     act.add_argument("name")
     act.add_argument("--date", type=_date, required=True)
@@ -174,6 +217,20 @@ def build_parser() -> argparse.ArgumentParser:
     acts = sub.add_parser("activations", help="list the configured activations")
     acts.add_argument("--pools", action="store_true", help="print each destination pool and its slots")
     acts.set_defaults(func=cmd_activations)
+
+    aud = sub.add_parser("audience", help="audiences: list them, explain a profile's membership")
+    aud_sub = aud.add_subparsers(dest="action", required=True)
+    aud_sub.add_parser("list", help="every audience with its owner, purpose and refresh").set_defaults(
+        func=cmd_audience
+    )
+    why = aud_sub.add_parser(
+        "explain", help="why a profile is or is not in an audience: conditions, values, consent, history"
+    )
+    why.add_argument("--audience", required=True, help="audience model name, e.g. aud_recent_store_buyers_email")
+    who = why.add_mutually_exclusive_group(required=True)
+    who.add_argument("--profile", help="profile id")
+    who.add_argument("--identity", help="namespace:value, e.g. crm:C-1001 or email:someone@example.com")
+    why.set_defaults(func=cmd_audience)
     return parser
 
 

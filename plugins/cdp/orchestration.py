@@ -59,14 +59,15 @@ def _run_date(params: dict) -> date:
 
 
 def _fail_on_gate(run_gate):
-    """Run a gate; a failure stops the chain without retries (retrying bad data does not fix it)."""
+    """Run a gate; a failure stops the chain without retries (retrying bad data or a forbidden use fixes nothing)."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from cdp.governance import PolicyViolation
     from cdp.quality import GateFailed
 
     try:
         return run_gate()
-    except GateFailed as exc:
+    except (GateFailed, PolicyViolation) as exc:
         raise AirflowFailException(str(exc)) from None
 
 
@@ -263,6 +264,11 @@ Set `dry_run` to see the plans without sending. Without a connection, API destin
 a local sandbox stand-in (set `CDP_SANDBOX=off` to forbid that).
 
 **Triage**
+- *activate_<name> failed, "violates ... policy"* (no retry): the activation would send data its
+  labels forbid for its destination; the log gives the policy, the labels and their lineage
+  (`cdp governance check` shows the same). Change the activation, the labels or the policy.
+- *activate_<name> failed, "gate activation_payload"* (no retry): a batch lacked consent, an
+  unhashed identifier or a duplicate key; the report names the rule, the count and profile ids.
 - *activate_<name> failed*: the log shows the plan, each retry and the destination's error.
   State is committed per accepted batch and unsent batches stay in `activation.outbox`, so the
   task's retry (or clearing it) resumes where it stopped and sends nothing twice.
@@ -277,7 +283,8 @@ def activate(name: str) -> dict:
     from cdp.pipeline import activate as run_activation
 
     params = get_current_context()["params"]
-    result = run_activation(name, _run_date(params), dry_run=params["dry_run"])
+    # A policy violation or a failed payload gate: no retry, nothing of the batch was sent.
+    result = _fail_on_gate(lambda: run_activation(name, _run_date(params), dry_run=params["dry_run"]))
     print(result.log_line())
     if result.error:
         # Accepted batches are committed: Airflow's retry resumes with what is left.

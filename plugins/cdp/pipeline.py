@@ -14,10 +14,13 @@ from datetime import date, timedelta
 from cdp.activation.config import load_activations
 from cdp.activation.engine import ActivationResult, run_activation
 from cdp.contracts import SOURCES
+from cdp.governance import PolicyViolation, check_activation, load_manifest
 from cdp.identity.normalize import normalize_identifiers
 from cdp.ingest.loader import DropIncomplete, DropReport, ensure_tables, load_drop
 from cdp.landing import LandingZone
 from cdp.quality import GateFailed, GateResult, run_checkpoint
+from cdp.quality.audience_sizes import record_audience_sizes
+from cdp.quality.identity_checks import identity_rule_variables
 from cdp.transform import BuildFailed, BuildResult, build
 from cdp.warehouse import connect
 
@@ -68,6 +71,7 @@ def gate_variables(dt: date, max_quarantine_share: float = DEFAULT_MAX_QUARANTIN
         "run_date": dt.isoformat(),
         "max_quarantine_share": str(max_quarantine_share),
         "min_quarantined_rows": str(MIN_QUARANTINED_ROWS),
+        **identity_rule_variables(),
     }
 
 
@@ -82,6 +86,8 @@ def build_warehouse(dt: date) -> BuildResult:
 
 
 def outputs_gate(dt: date) -> GateResult:
+    with connect() as conn:
+        record_audience_sizes(conn, dt)  # the history the day-over-day bounds compare with
     return run_checkpoint("warehouse_outputs", gate_variables(dt))
 
 
@@ -89,6 +95,7 @@ def activate(name: str, dt: date, dry_run: bool = False) -> ActivationResult:
     activation = next((a for a in load_activations() if a.name == name), None)
     if activation is None:
         raise ValueError(f"no activation named {name!r} in the activations file")
+    check_activation(activation, load_manifest())  # a policy violation stops it before any record leaves
     with connect() as conn:
         return run_activation(conn, activation, dt, dry_run=dry_run)
 
@@ -142,8 +149,18 @@ def run_day(
     except BuildFailed as exc:
         result.error = f"{exc}: activation skipped"
         return result
+    blocked = []
     for activation in load_activations():
-        result.activations.append(activate(activation.name, dt, dry_run=dry_run))
+        try:
+            result.activations.append(activate(activation.name, dt, dry_run=dry_run))
+        except PolicyViolation as exc:  # nothing of it was sent; the other activations still run
+            log.error("%s", exc)
+            blocked.append(f"{activation.name} blocked by {', '.join(v.policy for v in exc.report.violations)}")
+        except GateFailed as exc:  # its payload gate stopped a batch before it was sent
+            result.gates.append(exc.result)
+            blocked.append(f"{activation.name} stopped by gate {exc.result.checkpoint}")
+    if blocked:
+        result.error = "; ".join(blocked)
     return result
 
 

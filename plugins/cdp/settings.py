@@ -53,10 +53,6 @@ def policies_file() -> Path:
     return Path(os.environ.get("CDP_POLICIES_FILE", PROJECT_ROOT / "config" / "policies.yml"))
 
 
-def merge_policy_file() -> Path:
-    return Path(os.environ.get("CDP_MERGE_POLICY_FILE", PROJECT_ROOT / "config" / "merge_policy.yml"))
-
-
 def exports_uri() -> str:
     """Where the file-export destination writes when no connection overrides it."""
     return os.environ.get("CDP_EXPORTS_URI", str(state_dir() / "exports"))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from cdp.governance.withheld import withheld_by_reason
 from cdp.pipeline import DayResult
+from cdp.quality.audience_sizes import audience_sizes
 from cdp.warehouse import connect
 
 
@@ -24,14 +26,9 @@ def warehouse_totals(conn) -> dict:
             "profiles": _count(cur, "profiles.profiles"),
             "identities": _count(cur, "identity.identity_map"),
             "rejected_identities": _count(cur, "identity.rejected_identities"),
-            "audiences": {},
+            "audiences": audience_sizes(cur),
         }
-        cur.execute(
-            "select table_name from information_schema.tables where table_schema = 'audiences'"
-            " and table_name like 'aud\\_%' order by 1"
-        )
-        for (name,) in cur.fetchall():
-            totals["audiences"][name] = _count(cur, f'audiences."{name}"')
+    totals["withheld"] = withheld_by_reason(conn)
     return totals
 
 
@@ -103,6 +100,12 @@ def render(results: list[DayResult], totals: dict | None = None) -> str:
     skipped = [f"{d.dt} {a.activation}" for d in results for a in d.activations if a.skipped]
     if skipped:
         lines.append(f"  not re-sent (destination holds a newer date): {', '.join(skipped)}")
+    withheld = totals.get("withheld") or []
+    lines += ["", "Withheld (profiles per reason, latest run of each activation)"]
+    lines += _table(
+        ["activation", "reason", "profiles"],
+        [[w.activation, w.reason, w.profiles] for w in withheld] or [["(none)", "", 0]],
+    )
 
     lines += ["", "Quality gates"]
     for day in results:

@@ -34,22 +34,31 @@ def dbt_env(url: str | None = None) -> dict[str, str]:
     return {f"CDP_PG_{key.upper()}": value for key, value in parts.items()}
 
 
-def dbt_args(command: str, run_date: str | None = None, select: str | None = None) -> list[str]:
+def dbt_args(
+    command: str, run_date: str | None = None, select: str | None = None, dbt_vars: dict | None = None
+) -> list[str]:
     project = str(settings.dbt_project_dir())
     args = [command, "--project-dir", project, "--profiles-dir", project]
-    if run_date:
-        args += ["--vars", json.dumps({"run_date": run_date})]
+    dbt_vars = {**({"run_date": run_date} if run_date else {}), **(dbt_vars or {})}
+    if dbt_vars:
+        args += ["--vars", json.dumps(dbt_vars)]
     if select:
         args += ["--select", select]
     return args
 
 
-def run_dbt(command: str, run_date: str | None = None, select: str | None = None, quiet: bool = True):
+def run_dbt(
+    command: str,
+    run_date: str | None = None,
+    select: str | None = None,
+    quiet: bool = True,
+    dbt_vars: dict | None = None,
+):
     """Invoke dbt in-process; returns dbt's result object. Raises BuildFailed on any error."""
     from dbt.cli.main import dbtRunner
 
     os.environ.update(dbt_env())
-    args = dbt_args(command, run_date, select)
+    args = dbt_args(command, run_date, select, dbt_vars)
     if quiet:
         args += ["--log-level", "warn"]
     result = dbtRunner().invoke(args)
@@ -58,9 +67,10 @@ def run_dbt(command: str, run_date: str | None = None, select: str | None = None
     return result
 
 
-def build(run_date: str, select: str | None = None, quiet: bool = True) -> BuildResult:
-    """`dbt build` for one logical date: models, then the tests after each model."""
-    result = run_dbt("build", run_date, select, quiet)
+def build(run_date: str, select: str | None = None, quiet: bool = True, dbt_vars: dict | None = None) -> BuildResult:
+    """`dbt build` for one logical date: models, then the tests after each model. `dbt_vars` adds
+    project vars (e.g. {"identity_full_rebuild": True})."""
+    result = run_dbt("build", run_date, select, quiet, dbt_vars)
     summary = BuildResult()
     for node_result in result.result or []:
         node = node_result.node

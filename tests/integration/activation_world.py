@@ -18,18 +18,16 @@ create table profiles.profiles (
     profile_id text primary key, email text, phone text, first_name text, last_name text, country text
 );
 create table profiles.consent (profile_id text, purpose text, status text);
-create table audiences.aud_test (profile_id text primary key);
 """
 
 
-def person(i: int) -> tuple:
-    return (f"P{i:05d}", f"person{i}@example.com", f"+3361{i:07d}", "Ann", f"Lee{i}", "FR")
-
-
-def seed(db, count: int, denied: set[int] = frozenset(), no_email: set[int] = frozenset()) -> None:
-    """`count` people, all in aud_test, consenting to everything except `denied`."""
+def seed(
+    db, count: int, denied: set[int] = frozenset(), no_email: set[int] = frozenset(), audience: str = "aud_test"
+) -> None:
+    """`count` people, all in the audience, consenting to everything except `denied`."""
     with db.cursor() as cur:
         cur.execute(PEOPLE_SQL)
+        cur.execute(f"create table audiences.{audience} (profile_id text primary key)")
         cur.execute(
             "insert into profiles.profiles select 'P' || lpad(i::text, 5, '0'),"
             " case when i = any(%s) then null else 'person' || i || '@example.com' end,"
@@ -42,7 +40,7 @@ def seed(db, count: int, denied: set[int] = frozenset(), no_email: set[int] = fr
             " from profiles.profiles p, unnest(array['email_marketing', 'ad_targeting']) purpose",
             (list(denied),),
         )
-        cur.execute("insert into audiences.aud_test select profile_id from profiles.profiles")
+        cur.execute(f"insert into audiences.{audience} select profile_id from profiles.profiles")
     db.commit()
 
 
@@ -60,13 +58,13 @@ def rows(db, sql: str, params=None) -> list[tuple]:
     return result
 
 
-def consented(db, purpose: str = "email_marketing") -> set[str]:
+def consented(db, purpose: str = "email_marketing", audience: str = "aud_test") -> set[str]:
     """Audience members who may be activated for `purpose` and have an email: what a destination must hold."""
     return {
         pid
         for (pid,) in rows(
             db,
-            "select a.profile_id from audiences.aud_test a join profiles.profiles p using (profile_id)"
+            f"select a.profile_id from audiences.{audience} a join profiles.profiles p using (profile_id)"
             " join profiles.consent c using (profile_id)"
             " where c.purpose = %s and c.status = 'granted' and p.email is not null",
             (purpose,),

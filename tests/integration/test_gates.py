@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
+from cdp.identity.rules import load_rules
 from cdp.ingest.loader import ensure_tables, load_drop
 from cdp.landing import LandingZone
-from cdp.pipeline import gate_variables, outputs_gate, raw_gate
+from cdp.pipeline import build_warehouse, gate_variables, outputs_gate, prepare_identifiers, raw_gate
 from cdp.quality import GateFailed, run_checkpoint
+from cdp.quality.audience_sizes import record_audience_sizes
 from cdp.sample_data import generate_landing_zone
 
 pytestmark = pytest.mark.integration
@@ -34,6 +36,13 @@ def write(root, source, name, text, dt=DT):
 
 def failed_descriptions(result) -> set[str]:
     return {o.description for o in result.failed}
+
+
+def outputs_gate_failures() -> tuple[set[str], str]:
+    """The outputs gate must fail: the descriptions of what failed, and the report."""
+    with pytest.raises(GateFailed) as failure:
+        outputs_gate(DT)
+    return failed_descriptions(failure.value.result), str(failure.value)
 
 
 def test_raw_gate_passes_on_generated_data(db, tmp_path):
@@ -92,13 +101,12 @@ def test_outputs_gate_fails_when_consent_is_incomplete(db):
         cur.execute("delete from profiles.consent where profile_id = 'P2' and purpose = 'ad_targeting'")
         cur.execute("insert into identity.identity_map values ('email', 'test@test.com', 'P2')")
     db.commit()
-    with pytest.raises(GateFailed) as failure:
-        outputs_gate(DT)
-    assert failed_descriptions(failure.value.result) == {
+    failed, report = outputs_gate_failures()
+    assert failed == {
         "consent is resolved for every profile and each of the four purposes",
-        "no placeholder value stitched into a profile",
+        "no blocked value (placeholder or blocked pattern) is stitched into a profile",
     }
-    assert "test@test.com" not in str(failure.value)
+    assert "test@test.com" not in report
 
 
 def test_a_broken_expectation_is_reported_as_an_error(db, tmp_path, monkeypatch):
@@ -116,3 +124,70 @@ def test_a_broken_expectation_is_reported_as_an_error(db, tmp_path, monkeypatch)
     (outcome,) = result.outcomes
     assert "nosuchcolumn" in outcome.error
     assert "ERROR raw.crm_customers" in "\n".join(result.report_lines())
+
+
+IDENTITY = "insert into identity.identity_map (namespace, identity_value, profile_id) values (%s, %s, %s)"
+CONSENT = "insert into profiles.consent (profile_id, purpose, status) values (%s, %s, %s)"
+
+
+def test_outputs_gate_passes_on_generated_data_and_names_each_broken_rule(db, tmp_path):
+    generate_landing_zone(tmp_path, customers=300, days=1, start=DT, seed=11)
+    load_all(db, tmp_path)
+    prepare_identifiers(DT)
+    build_warehouse(DT)
+    clean = outputs_gate(DT)
+    assert clean.success and len(clean.outcomes) == 11
+
+    cap = load_rules().max_identities_per_profile
+    yesterday = DT - timedelta(days=1)
+    with db.cursor() as cur:
+        # A profile over the cap, one with two CRM ids, placeholders stitched into a third.
+        cur.executemany(IDENTITY, [("ecid", f"ecid-cap-{i}", "PCAP") for i in range(cap + 1)])
+        cur.executemany(IDENTITY, [("crm", "C-X1", "PTWO"), ("crm", "C-X2", "PTWO")])
+        cur.executemany(IDENTITY, [("phone", "+0000000", "PBLK"), ("email", "noemail@shop.example", "PBLK")])
+        # Consent missing for one purpose of a profile, doubled for another, given to no profile.
+        cur.execute("select profile_id from profiles.profiles order by profile_id limit 2")
+        (first,), (second,) = cur.fetchall()
+        cur.execute("delete from profiles.consent where profile_id = %s and purpose = 'sms_marketing'", (first,))
+        cur.executemany(CONSENT, [(second, "ad_targeting", "denied"), ("PGHOST", "ad_targeting", "granted")])
+    # Yesterday an audience was ten times larger than it is now.
+    sizes = record_audience_sizes(db, yesterday)
+    with db.cursor() as cur:
+        cur.execute(
+            "update quality.audience_sizes set members = %s where run_date = %s and audience = %s",
+            (10 * sizes["aud_online_browsers_no_purchase_ads"] + 100, yesterday, "aud_online_browsers_no_purchase_ads"),
+        )
+    db.commit()
+    failed, report = outputs_gate_failures()
+    assert failed == {
+        "consent is resolved for every profile and each of the four purposes",
+        "consent rows are one per profile and purpose, for existing profiles and known purposes",
+        f"no profile holds more identities than the identity cap ({cap})",
+        "no profile holds two values of a unique namespace",
+        "no blocked value (placeholder or blocked pattern) is stitched into a profile",
+        "no audience of 100 members or more shrinks below half or grows beyond three times its size"
+        " of the previous run date",
+    }
+    assert "noemail@shop.example" not in report and "+0000000" not in report
+
+
+def test_audience_sizes_are_recorded_once_per_run_date(db):
+    with db.cursor() as cur:
+        cur.execute("create schema audiences; create table audiences.aud_a (profile_id text)")
+        cur.execute("insert into audiences.aud_a values ('P1'), ('P2')")
+    assert record_audience_sizes(db, DT) == {"aud_a": 2}
+    with db.cursor() as cur:
+        cur.execute("insert into audiences.aud_a values ('P3')")
+    record_audience_sizes(db, DT)  # a rerun of the date replaces its row
+    with db.cursor() as cur:
+        cur.execute("select run_date, audience, members from quality.audience_sizes")
+        assert cur.fetchall() == [(DT, "aud_a", 3)]
+
+
+def test_data_docs_keep_every_run(db):
+    ensure_tables(db)
+    db.commit()
+    raw_gate(DT)
+    result = raw_gate(DT + timedelta(days=1))
+    index = open(result.data_docs.removeprefix("file://"), encoding="utf-8").read()
+    assert "raw_ingest 2026-11-01" in index and "raw_ingest 2026-11-02" in index

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from cdp.activation.config import RetryPolicy, load_activations, parse_activation
 from cdp.activation.destinations.base import retry_after_seconds, scrub
 from cdp.activation.engine import chunks, make_plan

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+
 from cdp.activation.config import parse_activation
 from cdp.activation.destinations.meta_custom_audiences import MetaCustomAudiences, hashed, normalize
 
@@ -111,10 +112,22 @@ def test_payload_is_multi_key_with_empty_strings_for_missing_values():
     }
 
 
-def test_a_row_without_any_matchable_identifier_is_withheld():
-    activation = meta_activation(EXTERN_ID="profile_id", EMAIL="email")
-    payload, reason = MetaCustomAudiences.payload(activation, "P1", {"profile_id": "P1", "email": "nobody"})
-    assert payload is None and reason == "no identifier Meta can match"
+@pytest.mark.parametrize(
+    ("row", "sent"),
+    [
+        ({"email": "nobody"}, False),  # no valid email, and an external id or a country alone match no one
+        ({"email": "nobody", "country": "FR"}, False),
+        ({"phone": "+33 6 12 34 56 78"}, True),
+        ({"first_name": "Ann", "last_name": "Lee"}, False),
+        ({"first_name": "Ann", "last_name": "Lee", "city": "Lyon"}, True),
+    ],
+)
+def test_a_row_without_a_matchable_identifier_is_withheld(row, sent):
+    keys = {"EXTERN_ID": "profile_id", "EMAIL": "email", "PHONE": "phone", "FN": "first_name", "LN": "last_name"}
+    activation = meta_activation(**keys, CT="city", COUNTRY="country")
+    payload, reason = MetaCustomAudiences.payload(activation, "P1", {"profile_id": "P1", **row})
+    assert (payload is not None) == sent
+    assert reason == (None if sent else "no identifier Meta can match")
 
 
 def test_config_checks_meta_keys_and_purpose():

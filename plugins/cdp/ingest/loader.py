@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
+import psycopg2
+
 from cdp.contracts import SOURCES, Source, raw_table_ddl
 from cdp.ingest.checks import RowChecks, _ident
 from cdp.ingest.reader import FileRejected, Row, read_rows
@@ -147,16 +149,21 @@ class _StagingStream:
         self.rows, self.prefix, self.csv_rows, self.columns = rows, f"{file_no}\t", csv_rows, columns
         self.null = "" if csv_rows else "\\N"
         self.rows_read = 0
+        self.rejected: FileRejected | None = None  # COPY reports it as its own error; kept here
 
     def read(self, size: int = COPY_CHUNK_BYTES) -> bytes:
         lines, length = [], 0
-        for row in self.rows:
-            line = self._line(row)
-            lines.append(line)
-            length += len(line)
-            self.rows_read += 1
-            if length >= size:
-                break
+        try:
+            for row in self.rows:
+                line = self._line(row)
+                lines.append(line)
+                length += len(line)
+                self.rows_read += 1
+                if length >= size:
+                    break
+        except FileRejected as exc:
+            self.rejected = exc
+            raise
         return "".join(lines).encode("utf-8")
 
     def _line(self, row: Row) -> str:
@@ -221,16 +228,18 @@ def _stage_file(cur, landing: LandingZone, file: LandingFile, file_no: int, sour
         " with (null '')" if csv_rows else ""
     )
     cur.execute("savepoint stage_file")
-    try:
-        with landing.open(file) as raw:
-            stream = _StagingStream(read_rows(raw, file, source), file_no, csv_rows, len(source.columns))
+    with landing.open(file) as raw:
+        stream = _StagingStream(read_rows(raw, file, source), file_no, csv_rows, len(source.columns))
+        try:
             cur.copy_expert(copy, stream, size=COPY_CHUNK_BYTES)
-        file_report.rows_read = stream.rows_read
-    except FileRejected as exc:
-        # Rows of a rejected file already copied are rolled back: the file loads whole or not at all.
-        cur.execute("rollback to savepoint stage_file")
-        file_report.rejected_reason = str(exc)
-        log.warning("%s: file rejected: %s", file.name, exc)
+            file_report.rows_read = stream.rows_read
+        except psycopg2.Error:
+            if stream.rejected is None:
+                raise
+            # Rows of a rejected file already copied are rolled back: the file loads whole or not at all.
+            cur.execute("rollback to savepoint stage_file")
+            file_report.rejected_reason = str(stream.rejected)
+            log.warning("%s: file rejected: %s", file.name, stream.rejected)
     cur.execute("release savepoint stage_file")
     return file_report
 

@@ -1,57 +1,21 @@
-{#- Computed traits per profile from purchases and web activity.
-    Purchases: till transactions and web-shop orders. Cancelled orders are left out
-    entirely. Returns count: a till return (negative total) and a returned order
-    (total counted as 0) make revenue net of returns, while the order counts keep
-    the purchase that was later returned (a till return is not a purchase).
-    Currency: revenue is summed only over purchases in the profile's main currency
-    (the one most of its purchases use; ties: alphabetical), reported in `currency`;
-    purchases in other currencies still count as orders. -#}
+{#- Computed traits per profile, as of the end of the run date.
+    Currency: amounts are never added across currencies. Revenue, average order value and
+    returned amount are in the profile's main currency (`currency`: the one most of its
+    purchases use; ties alphabetical); purchases in other currencies still count as orders and
+    are counted in other_currency_order_count (their amounts: profile_revenue_by_currency).
+    Revenue is net of returns; order counts include orders later returned and exclude till
+    returns and cancelled orders (int_profile_purchases_unioned). -#}
 with
+
+purchases as (
+
+    select * from {{ ref('int_profile_purchases_unioned') }}
+
+),
 
 profile_records as (
 
     select * from {{ ref('int_source_records_profiled') }}
-
-),
-
-store_purchases as (
-
-    select
-        profile_records.profile_id,
-        'store' as channel,
-        transactions.transacted_at as purchased_at,
-        transactions.currency,
-        transactions.total_amount as revenue,
-        not transactions.is_return as is_order
-    from {{ ref('stg_pos__transactions') }} as transactions
-    inner join profile_records
-        on profile_records.source_name = 'pos_transactions'
-        and profile_records.record_id = transactions.transaction_id
-
-),
-
-online_purchases as (
-
-    select
-        profile_records.profile_id,
-        'online' as channel,
-        orders.ordered_at as purchased_at,
-        orders.currency,
-        case when orders.status = 'returned' then 0 else orders.total_amount end as revenue,
-        true as is_order
-    from {{ ref('stg_ecommerce__orders') }} as orders
-    inner join profile_records
-        on profile_records.source_name = 'ecommerce_orders'
-        and profile_records.record_id = orders.order_id
-    where orders.status <> 'cancelled'
-
-),
-
-purchases as (
-
-    select * from store_purchases
-    union all
-    select * from online_purchases
 
 ),
 
@@ -83,22 +47,28 @@ purchase_traits as (
     select
         purchases.profile_id,
         main_currencies.currency,
+        {%- for channel in ['store', 'online'] %}
         coalesce(sum(case
-            when purchases.channel = 'store' and purchases.currency = main_currencies.currency
-                then purchases.revenue
-        end), 0) as store_revenue,
+            when purchases.channel = '{{ channel }}' and purchases.currency = main_currencies.currency
+                then purchases.amount
+        end), 0) as {{ channel }}_revenue,
+        sum(case when purchases.channel = '{{ channel }}' and purchases.is_order then 1 else 0 end)
+            as {{ channel }}_order_count,
+        max(case when purchases.channel = '{{ channel }}' and purchases.is_order then purchases.purchased_at end)
+            as last_{{ channel }}_purchase_at,
+        {%- endfor %}
+        sum(case
+            when purchases.is_order and purchases.currency = main_currencies.currency then 1 else 0
+        end) as main_currency_order_count,
+        sum(case
+            when purchases.is_order and coalesce(purchases.currency <> main_currencies.currency, true) then 1 else 0
+        end) as other_currency_order_count,
+        sum(case when purchases.is_return then 1 else 0 end) as return_count,
         coalesce(sum(case
-            when purchases.channel = 'online' and purchases.currency = main_currencies.currency
-                then purchases.revenue
-        end), 0) as online_revenue,
-        sum(case when purchases.channel = 'store' and purchases.is_order then 1 else 0 end) as store_order_count,
-        sum(case when purchases.channel = 'online' and purchases.is_order then 1 else 0 end) as online_order_count,
+            when purchases.currency = main_currencies.currency then purchases.returned_amount
+        end), 0) as returned_amount,
         min(case when purchases.is_order then purchases.purchased_at end) as first_purchase_at,
-        max(case when purchases.is_order then purchases.purchased_at end) as last_purchase_at,
-        max(case when purchases.channel = 'store' and purchases.is_order then purchases.purchased_at end)
-            as last_store_purchase_at,
-        max(case when purchases.channel = 'online' and purchases.is_order then purchases.purchased_at end)
-            as last_online_purchase_at
+        max(case when purchases.is_order then purchases.purchased_at end) as last_purchase_at
     from purchases
     left join main_currencies
         on main_currencies.profile_id = purchases.profile_id
@@ -106,16 +76,42 @@ purchase_traits as (
 
 ),
 
+store_visits as (
+
+    select
+        profile_id,
+        store_id,
+        row_number() over (
+            partition by profile_id
+            order by count(*) desc, max(purchased_at) desc, {{ cdp.bytewise('store_id') }}
+        ) as store_rank
+    from purchases
+    where channel = 'store' and is_order and store_id is not null
+    group by profile_id, store_id
+
+),
+
 web_traits as (
 
     select
         profile_records.profile_id,
-        max(events.occurred_at) as last_web_activity_at
+        max(events.occurred_at) as last_web_activity_at,
+        max(case when events.event_type in ('add_to_cart', 'checkout_start') then events.occurred_at end)
+            as last_cart_activity_at
     from {{ ref('stg_web__events') }} as events
     inner join profile_records
         on profile_records.source_name = 'web_events'
         and profile_records.record_id = events.event_id
+    where events.occurred_at < {{ cdp.run_day_start(1) }}
     group by profile_records.profile_id
+
+),
+
+top_categories as (
+
+    select profile_id, category
+    from {{ ref('int_profile_category_affinity') }}
+    where affinity_rank = 1
 
 ),
 
@@ -134,16 +130,36 @@ select
     purchase_traits.currency,
     coalesce(purchase_traits.store_revenue, 0) as store_revenue,
     coalesce(purchase_traits.online_revenue, 0) as online_revenue,
+    coalesce(purchase_traits.store_revenue + purchase_traits.online_revenue, 0) as lifetime_revenue,
     coalesce(purchase_traits.store_order_count, 0) as store_order_count,
     coalesce(purchase_traits.online_order_count, 0) as online_order_count,
+    coalesce(purchase_traits.store_order_count + purchase_traits.online_order_count, 0) as order_count,
+    coalesce(purchase_traits.other_currency_order_count, 0) as other_currency_order_count,
+    case
+        when purchase_traits.main_currency_order_count > 0
+            then round(
+                (purchase_traits.store_revenue + purchase_traits.online_revenue)
+                / purchase_traits.main_currency_order_count, 2
+            )
+    end as average_order_value,
+    coalesce(purchase_traits.return_count, 0) as return_count,
+    coalesce(purchase_traits.returned_amount, 0) as returned_amount,
     purchase_traits.first_purchase_at,
     purchase_traits.last_purchase_at,
     purchase_traits.last_store_purchase_at,
     purchase_traits.last_online_purchase_at,
+    store_visits.store_id as preferred_store_id,
+    top_categories.category as top_category,
     web_traits.last_web_activity_at,
+    web_traits.last_cart_activity_at,
     seen_traits.updated_at
 from seen_traits
 left join purchase_traits
     on purchase_traits.profile_id = seen_traits.profile_id
+left join store_visits
+    on store_visits.profile_id = seen_traits.profile_id
+    and store_visits.store_rank = 1
 left join web_traits
     on web_traits.profile_id = seen_traits.profile_id
+left join top_categories
+    on top_categories.profile_id = seen_traits.profile_id

@@ -139,6 +139,13 @@ def hashed(key: str, value: Any) -> str:
     return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
 
 
+def matchable(values: dict[str, str]) -> bool:
+    """Whether a row can find a person: an email, phone or device id, or a full name with a place or birth year."""
+    if any(values.get(key) for key in ("EMAIL", "PHONE", "MADID")):
+        return True
+    return bool(values.get("FN") and values.get("LN") and any(values.get(k) for k in ("ZIP", "CT", "DOBY")))
+
+
 def appsecret_proof(app_secret: str, token: str) -> str:
     return hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
 
@@ -204,7 +211,7 @@ class MetaCustomAudiences(Destination):
     @classmethod
     def payload(cls, activation, profile_id: str, row: dict[str, Any]):
         values = {key: hashed(key, row.get(attribute)) for key, attribute in activation.identities.items()}
-        if not any(v for k, v in values.items() if k != "EXTERN_ID"):
+        if not matchable(values):
             return None, "no identifier Meta can match"
         return values, None
 

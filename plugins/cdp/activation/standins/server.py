@@ -63,12 +63,13 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
     times: int = 1  # how many requests it hits
-    skip: int = 0  # let this many matching requests through first
+    skip: int = 0  # the matching requests it lets through first (counted for each fault on its own)
     path: str = ""
     method: str = ""
     delay: float = 0.0  # seconds before answering: longer than the client's timeout makes a timeout
     after_apply: bool = False  # the request takes effect, then this is the answer (a lost or late response)
     hang: bool = False  # hold the request until release() (the test kills the client meanwhile), then drop it
+    seen: int = 0  # matching requests so far
 
     def matches(self, request: Request) -> bool:
         return self.path in request.path and (not self.method or self.method == request.method)
@@ -169,16 +170,16 @@ class StandIn:
         self._release.set()
 
     def _take_fault(self, request: Request) -> Fault | None:
+        chosen = None
         with self._lock:
             for fault in self.faults:
-                if fault.times <= 0 or not fault.matches(request):
+                if not fault.matches(request):
                     continue
-                if fault.skip > 0:
-                    fault.skip -= 1
-                    continue
-                fault.times -= 1
-                return fault
-        return None
+                fault.seen += 1
+                if chosen is None and fault.times > 0 and fault.seen > fault.skip:
+                    fault.times -= 1
+                    chosen = fault
+        return chosen
 
     def _misbehave(self, fault: Fault) -> Response | None:
         if fault.hang:

@@ -1,1 +1,0 @@
-"""Unified profiles: the merge policy that decides each attribute's value."""

@@ -1,0 +1,180 @@
+"""Activation over several days of the whole pipeline: every destination ends holding the consented audience.
+
+1. Sandbox: `cdp run` with no connection configured starts the stand-ins itself; their state
+   files must end equal to each audience's consented members, and nothing personal may appear
+   in anything the run logged (`-v`: every logger).
+2. Faults: the same days against stand-ins run here, reached through `AIRFLOW_CONN_<ID>`, that
+   throttle, fail, time out, lose answers and refuse some members. The run must end in the exact
+   state, every change applied once and as logged in `activation.sync_log`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import psycopg2
+import pytest
+import yaml
+
+from cdp.activation.config import load_activations
+from cdp.activation.destinations.meta_custom_audiences import sandbox_audience_id
+from cdp.activation.standins import Fault, MetaStandIn, WebhookStandIn, load_state
+from cdp.activation.standins.meta import error_body
+from cdp.sample_data import generate_landing_zone
+
+pytestmark = pytest.mark.e2e
+START, END = "2026-11-01", "2026-11-03"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def landing(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("landing")
+    generate_landing_zone(root, customers=300, days=3, start=date.fromisoformat(START), seed=5)
+    return root
+
+
+def cdp(*args: str) -> subprocess.CompletedProcess:
+    cli = Path(sys.executable).parent / "cdp"
+    return subprocess.run([str(cli), *args], capture_output=True, text=True, env=os.environ.copy(), timeout=900)
+
+
+def query(url: str, sql: str, params=None) -> list[tuple]:
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall()
+
+
+def consented(url: str, audience: str, purpose: str, identity_sql: str) -> set[str]:
+    """Members with the purpose's consent and an identity the destination takes, as the warehouse says."""
+    sql = (
+        f'select a.profile_id from audiences."{audience}" a join profiles.profiles p using (profile_id)'
+        " join profiles.consent c using (profile_id)"
+        f" where c.purpose = %s and c.status = 'granted' and ({identity_sql})"
+    )
+    return {pid for (pid,) in query(url, sql, (purpose,))}
+
+
+def expected(url: str) -> dict[str, set[str]]:
+    activations = {a.name: a for a in load_activations()}
+    meta_identity = "p.email is not null or p.phone is not null"
+    return {
+        name: consented(
+            url,
+            a.audience,
+            a.purpose,
+            "p.email is not null" if a.destination == "webhook" else meta_identity,
+        )
+        for name, a in activations.items()
+        if a.destination != "file_export"
+    }
+
+
+def meta_members(state: dict, activation: str) -> set[str]:
+    audience = state["audiences"][sandbox_audience_id(activation)]
+    return {identity.removeprefix("EXTERN_ID:") for identity in audience["members"]}
+
+
+def test_sandbox_days_leave_every_destination_with_the_consented_audience(warehouse_url, landing):
+    result = cdp("-v", "run", "--landing", str(landing), "--start", START, "--end", END)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(sandbox)" in result.stderr  # the log says where records went
+
+    want = expected(warehouse_url)
+    sandbox = Path(os.environ["CDP_HOME"]) / "sandbox"
+    hook = load_state(sandbox / "crm_webhook.json")
+    assert set(hook["members"]["store_buyers_webhook"]) == want["store_buyers_webhook"] != set()
+    meta = load_state(sandbox / "meta_ads.json")
+    assert meta_members(meta, "online_browsers_meta") == want["online_browsers_meta"] != set()
+    assert meta_members(meta, "store_buyers_meta_mirror") == want["store_buyers_meta_mirror"] != set()
+    # Every change the webhook applied, applied once.
+    assert set(hook["applied"]["store_buyers_webhook"].values()) == {1}
+
+    exports = Path(os.environ["CDP_HOME"]) / "exports" / "store_buyers_email_file"
+    assert sorted(p.name for p in exports.iterdir()) == ["dt=2026-11-01", "dt=2026-11-02", "dt=2026-11-03"]
+
+    # Nothing personal in anything the run logged: no address, phone or name of the people activated.
+    logged = result.stdout + result.stderr
+    people = query(
+        warehouse_url,
+        "select email, phone, last_name from profiles.profiles where email is not null and phone is not null",
+    )
+    assert len(people) > 100
+    leaks = [v for row in people for v in row if v and len(v) > 5 and v in logged]
+    assert leaks == []
+
+
+def test_faults_on_every_day_still_end_in_the_exact_state(warehouse_url, landing, tmp_path, monkeypatch):
+    config = yaml.safe_load((REPO / "config" / "activations.yml").read_text())
+    for entry in config["activations"]:
+        entry["retry"] = {"base_seconds": 0.05, "max_seconds": 0.2, "timeout_seconds": 1.0}
+        if entry["destination"] != "file_export":
+            entry["batch_size"] = 40  # several requests a day, so faults land mid-run
+        if entry["destination"] == "meta_custom_audiences":
+            entry["options"] = {"audience_id": sandbox_audience_id(entry["name"])}
+    activations_file = tmp_path / "activations.yml"
+    activations_file.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("CDP_ACTIVATIONS_FILE", str(activations_file))
+
+    with WebhookStandIn("hook-secret") as hook, MetaStandIn("meta-token") as meta:
+        for entry in config["activations"]:
+            if entry["destination"] == "meta_custom_audiences":
+                meta.create_audience(entry["options"]["audience_id"], entry["name"])
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_CRM_WEBHOOK", json.dumps({"conn_type": "https", "host": hook.url, "password": "hook-secret"})
+        )
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_META_ADS", json.dumps({"conn_type": "https", "host": meta.url, "password": "meta-token"})
+        )
+        hook.fail(
+            Fault(429, {"error": "slow down"}, {"Retry-After": "1"}, skip=1),
+            Fault(503, {"error": "unavailable"}, skip=2, times=2),
+            Fault(status=None, delay=2.0, after_apply=True, skip=4),  # applied; the answer comes too late
+        )
+        meta.fail(
+            Fault(400, error_body(80003, "There have been too many calls to this ad-account", 2446289), skip=1),
+            Fault(400, error_body(613, "Calls to this api have exceeded the rate limit", 1487742), skip=3),
+            Fault(500, error_body(2, "Service temporarily unavailable"), skip=5),
+            Fault(400, error_body(2650, "first batch_seq was not detected", 1870147), path="usersreplace", skip=1),
+        )
+        result = cdp("run", "--landing", str(landing), "--start", START, "--end", END)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert [f for f in hook.faults + meta.faults if f.times] == []  # every fault was hit
+
+        want = expected(warehouse_url)
+        assert set(hook.members("store_buyers_webhook")) == want["store_buyers_webhook"]
+        for name in ("online_browsers_meta", "store_buyers_meta_mirror"):
+            audience_id = sandbox_audience_id(name)
+            held = {i.removeprefix("EXTERN_ID:") for i in meta.members(audience_id)}
+            assert held == want[name]
+
+        # Applied exactly once each, and exactly what the sync log says was sent.
+        applied = Counter({tuple(k.split("|")): n for k, n in hook.applied("store_buyers_webhook").items()})
+        logged = Counter(
+            (run_id, "remove" if action == "remove" else "add", pid)
+            for run_id, pid, action in query(
+                warehouse_url,
+                "select run_id, profile_id, action from activation.sync_log"
+                " where activation = 'store_buyers_webhook' and outcome = 'sent'",
+            )
+        )
+        assert set(applied.values()) == {1} and applied == logged
+        history = meta.applied(sandbox_audience_id("online_browsers_meta"))
+        sent = Counter(
+            pid
+            for (pid,) in query(
+                warehouse_url,
+                "select profile_id from activation.sync_log"
+                " where activation = 'online_browsers_meta' and outcome = 'sent'",
+            )
+        )
+        assert {identity.removeprefix("EXTERN_ID:"): len(changes) for identity, changes in history.items()} == sent
+        retried = query(warehouse_url, "select count(*) from activation.batch_log where attempts > 1")[0][0]
+        assert retried >= 5
+        assert query(warehouse_url, "select count(*) from activation.outbox")[0][0] == 0
