@@ -29,7 +29,8 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --extra dev --compile-bytecode --python $(PYTHON)
 	@touch $@
 
-install: $(VENV)/.installed ## install every dependency at the locked versions (fast when done)
+install: $(VENV)/.installed ## install every dependency at the locked versions, write the dbt manifest (fast when done)
+	@$(BIN)/cdp manifest --if-stale > /dev/null
 
 sample-data: install ## write the demo landing zone (.cdp/landing) unless it is there already
 	@if [ ! -f $(DEMO_LANDING)/.generated-$(DEMO_CUSTOMERS)-$(DEMO_DAYS)-$(DEMO_START) ]; then \
@@ -59,7 +60,7 @@ governance: install ## every activation against the data policies and the dbt la
 lock: | $(UV) ## re-resolve the lock file after changing pyproject.toml
 	$(UV) lock --python $(PYTHON)
 
-up: sample-data ## start Airflow locally on the embedded warehouse and print the login
+up: install ## start Airflow (UI, scheduler, DAG processor, triggerer) on the embedded warehouse with sample data; print the login
 	scripts/local_airflow.sh up
 
 down: ## stop the local Airflow and the embedded warehouse

@@ -85,6 +85,16 @@ def cmd_warehouse(args) -> int:
     return 0
 
 
+def cmd_manifest(args) -> int:
+    from cdp.dbt_tasks import manifest_state, write_manifest
+
+    if args.if_stale and manifest_state() == "current":
+        print(f"{settings.dbt_manifest_path()} is current")
+        return 0
+    print(f"wrote {write_manifest()}")
+    return 0
+
+
 def cmd_contract(args) -> int:
     from cdp.contracts import SOURCES, describe
 
@@ -188,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     wh = sub.add_parser("warehouse", help="the embedded warehouse")
     wh.add_argument("action", choices=["start", "stop", "status", "url", "reset"])
     wh.set_defaults(func=cmd_warehouse)
+
+    manifest = sub.add_parser("manifest", help="write the dbt manifest Airflow renders the per-model dbt tasks from")
+    manifest.add_argument("--if-stale", action="store_true", help="only when missing or older than the dbt project")
+    manifest.set_defaults(func=cmd_manifest)
 
     contract = sub.add_parser("contract", help="print the landing-zone contract as the loader enforces it")
     contract.add_argument("sources", nargs="*")

@@ -8,63 +8,32 @@ manifest is missing or older than the dbt project's files, cdp_build falls back 
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
 from pathlib import Path
 
 from cdp import settings
 
-# What `dbt parse` reads: a change to any of these makes the manifest stale.
-MANIFEST_INPUTS = ("dbt_project.yml", "models", "macros", "tests")
-# dbt's profile needs values to load even though `dbt parse` never connects.
-PARSE_ONLY_PROFILE = {
-    "CDP_PG_HOST": "127.0.0.1",
-    "CDP_PG_PORT": "5432",
-    "CDP_PG_USER": "parse_only",
-    "CDP_PG_DBNAME": "parse_only",
-}
-
 
 def manifest_state(manifest: Path | None = None) -> str:
-    """'current', 'missing', or 'stale' (a dbt project file changed after the manifest was written)."""
+    """'current', 'missing', or 'stale' (a model, macro or the project file changed after it was written)."""
+    from cdp.governance.manifest import is_current
+
     manifest = manifest or settings.dbt_manifest_path()
     if not manifest.is_file():
         return "missing"
-    written = manifest.stat().st_mtime
-    project = settings.dbt_project_dir()
-    for name in MANIFEST_INPUTS:
-        path = project / name
-        files = path.rglob("*") if path.is_dir() else [path]
-        if any(f.is_file() and f.stat().st_mtime > written for f in files):
-            return "stale"
-    return "current"
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]):
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    return "current" if is_current(manifest) else "stale"
 
 
 def write_manifest(manifest: Path | None = None) -> Path:
-    """`dbt parse` into the manifest's folder; raises when the dbt project does not parse."""
-    from dbt.cli.main import dbtRunner
+    """`dbt parse` of the project, written where Airflow reads it; raises when the project does not parse."""
+    from cdp.governance.manifest import parse_manifest
 
     manifest = manifest or settings.dbt_manifest_path()
-    project = str(settings.dbt_project_dir())
-    args = ["parse", "--project-dir", project, "--profiles-dir", project, "--target-path", str(manifest.parent)]
-    with _environment(PARSE_ONLY_PROFILE):
-        result = dbtRunner().invoke([*args, "--log-level", "warn"])
-    if not result.success or not manifest.is_file():
-        raise RuntimeError(f"dbt parse failed: {result.exception or 'see dbt_project/logs/dbt.log'}")
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    partial = manifest.with_suffix(".partial")
+    partial.write_text(json.dumps(parse_manifest()), encoding="utf-8")
+    partial.replace(manifest)  # atomic: a DAG processor parsing now reads the old file or the new one
     return manifest
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from datetime import date, datetime, timedelta
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from cdp import settings
 from cdp.drop_sensor import DropSensor
@@ -36,6 +36,7 @@ DEFAULT_ARGS = {
     "execution_timeout": timedelta(hours=2),
 }
 START = datetime(2026, 11, 1)
+DAILY = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
 DROP_TIMEOUT_MINUTES = int(os.environ.get("CDP_DROP_TIMEOUT_MINUTES", "360"))
 
 
@@ -135,7 +136,9 @@ def raw_gate() -> dict:
 def ingest_dag():
     @dag(
         dag_id="cdp_ingest",
-        schedule="@daily",
+        # A run covers one day and starts when it is over: the run at midnight loads yesterday's drop
+        # (logical date = the day's start), and a backfill's runs are one per business day.
+        schedule=DAILY,
         start_date=START,
         catchup=False,
         max_active_runs=1,
@@ -242,8 +245,7 @@ def build_dag():
     )
     def cdp_build():
         if per_model:
-            date_task = run_date()
-            date_task >> dbt_task_group(f"{{{{ ti.xcom_pull(task_ids='{date_task.operator.task_id}') }}}}") >> outputs_gate()
+            run_date() >> dbt_task_group("{{ ti.xcom_pull(task_ids='run_date') }}") >> outputs_gate()
         else:
             dbt_build() >> outputs_gate()
 

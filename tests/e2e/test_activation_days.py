@@ -175,6 +175,7 @@ def test_faults_on_every_day_still_end_in_the_exact_state(warehouse_url, landing
             )
         )
         assert {identity.removeprefix("EXTERN_ID:"): len(changes) for identity, changes in history.items()} == sent
-        retried = query(warehouse_url, "select count(*) from activation.batch_log where attempts > 1")[0][0]
-        assert retried >= 5
+        # Every transient fault cost one more attempt of its batch: 429, two 503s and a timeout; 80003, 613 and 2.
+        retries = query(warehouse_url, "select sum(attempts - 1) from activation.batch_log")[0][0]
+        assert retries == 7
         assert query(warehouse_url, "select count(*) from activation.outbox")[0][0] == 0

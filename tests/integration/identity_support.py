@@ -103,3 +103,18 @@ def rows(conn, sql: str, params: tuple = ()) -> list[tuple]:
     with conn.cursor() as cur:
         cur.execute(sql, params)
         return cur.fetchall()
+
+
+IDENTITY_OUTPUTS = "+identity_map +profile_merges +rejected_identities +int_source_records_profiled"
+
+
+def build_identity(run_date: str, dbt_vars: dict | None = None, extra_args: Sequence[str] = ()) -> None:
+    """`dbt build` of the identity models and their parents only, for one run date: the
+    tests of these models run, those that also need the profiles layer do not."""
+    from dbt.cli.main import dbtRunner
+
+    args = dbt_args("build", run_date, IDENTITY_OUTPUTS, dbt_vars) + ["--indirect-selection", "cautious"]
+    result = dbtRunner().invoke(args + list(extra_args) + ["--log-level", "warn"])
+    assert result.exception is None, result.exception
+    failures = [f"{r.node.name}: {r.status}" for r in result.result or [] if str(r.status) in ("error", "fail")]
+    assert result.success and not failures, failures

@@ -22,6 +22,7 @@ import numpy as np
 import psycopg2
 import pytest
 from identity_support import (
+    build_identity,
     canonical_partition,
     copy_columns,
     fetch_map,
@@ -35,7 +36,6 @@ from identity_support import (
 from cdp.identity.normalize import normalize_identifiers
 from cdp.identity.rules import load_rules, parse_rules
 from cdp.ingest.loader import ensure_tables
-from cdp.transform import build
 
 pytestmark = pytest.mark.integration
 
@@ -254,7 +254,7 @@ def world(embedded_server, tmp_path_factory):
             normalize_identifiers(conn, None, rules_with(**CAP_RULES))
             conn.commit()
             conn.autocommit = True
-            build(RUN_DATE)
+            build_identity(RUN_DATE)
             yield conn
         finally:
             conn.close()
@@ -337,7 +337,7 @@ def test_rule_change_rebuilds_in_full_and_keeps_profile_ids(world):
     normalize_identifiers(world, None, rules_with(unique_namespaces=[], link_limits={"ecid": {"crm": 10}}))
     world.commit()
     world.autocommit = True
-    build("2026-11-11")
+    build_identity("2026-11-11")
     assert rows(world, "select mode, full_reason from identity.stitch_runs where run_date = '2026-11-11'") == [
         ("full", "identity rules changed")
     ]
@@ -361,7 +361,7 @@ def test_rule_change_rebuilds_in_full_and_keeps_profile_ids(world):
     normalize_identifiers(world, None, rules_with(**CAP_RULES))
     world.commit()
     world.autocommit = True
-    build("2026-11-12")
+    build_identity("2026-11-12")
     after = dict(rows(world, "select namespace || ':' || identity_value, profile_id from identity.identity_map"))
     # the household splits again: the part holding the surviving profile's anchor keeps its id,
     # the other part gets a new id recorded as split from it

@@ -15,14 +15,13 @@ from datetime import date, timedelta
 
 import psycopg2
 import pytest
-from identity_support import canonical_partition, insert_raw, private_database, profile_of, rows
+from identity_support import build_identity, canonical_partition, insert_raw, private_database, profile_of, rows
 
 from cdp import pipeline
 from cdp.contracts import SOURCES
 from cdp.identity.normalize import normalize_identifiers
 from cdp.ingest.loader import ensure_tables
 from cdp.sample_data import generate_landing_zone
-from cdp.transform import build
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +69,7 @@ def daily_runs(embedded_server, landing, tmp_path_factory):
         conn = psycopg2.connect(url_a)
         for dt in DAYS:
             ingest(landing, dt)
-            build(dt.isoformat())
+            build_identity(dt.isoformat())
             incremental.append(snapshot(conn))
         stats = rows(
             conn,
@@ -82,7 +81,7 @@ def daily_runs(embedded_server, landing, tmp_path_factory):
         conn = psycopg2.connect(url_b)
         for dt in DAYS:
             ingest(landing, dt)
-            build(dt.isoformat(), dbt_vars={"identity_full_rebuild": True})
+            build_identity(dt.isoformat(), {"identity_full_rebuild": True})
             full.append(snapshot(conn))
         full_modes = rows(conn, "select mode from identity.stitch_runs order by run_date")
         conn.close()
@@ -125,7 +124,7 @@ def test_daily_runs_equal_one_full_rebuild_as_partitions(embedded_server, landin
                 if pipeline.drop_state(pipeline.LandingZone.from_uri(str(landing)), source, dt) == "complete":
                     pipeline.ingest_source(str(landing), source, dt)
         pipeline.prepare_identifiers(None)
-        build(DAYS[-1].isoformat())
+        build_identity(DAYS[-1].isoformat())
         assert rows(conn, "select mode from identity.stitch_runs") == [("full",)]
         assert partition(conn) == daily_runs["final_partition"]
         conn.close()
@@ -170,7 +169,7 @@ def history(embedded_server, tmp_path_factory):
                 },
             ],
         )
-        build("2026-11-01")
+        build_identity("2026-11-01")
         # day 2: a CRM customer with another email
         _day(
             conn,
@@ -179,7 +178,7 @@ def history(embedded_server, tmp_path_factory):
                 {"customer_id": "C-40", "email": "n@example.com", "updated_at": "2026-11-02T09:00:00Z"},
             ],
         )
-        build("2026-11-02")
+        build_identity("2026-11-02")
         # day 3: C-40 orders with the newsletter email: one person
         _day(
             conn,
@@ -205,7 +204,7 @@ def test_merge_keeps_the_older_id_and_is_recorded_at_the_run_date(history):
     anonymous = profile_of(history, "email", "m@example.com")
     customer = profile_of(history, "crm", "C-40")
     assert anonymous != customer
-    build("2026-11-03")
+    build_identity("2026-11-03")
     assert profile_of(history, "crm", "C-40") == profile_of(history, "ecid", "ecid-m") == anonymous
     assert rows(history, "select from_profile_id, to_profile_id, at from identity.profile_merges") == [
         (customer, anonymous, date(2026, 11, 3))
@@ -217,7 +216,7 @@ def test_merge_keeps_the_older_id_and_is_recorded_at_the_run_date(history):
 
 def test_rerun_of_a_date_leaves_identical_tables(history):
     before = _identity_state(history)
-    build("2026-11-03")
+    build_identity("2026-11-03")
     assert _identity_state(history) == before
     assert rows(history, "select mode, full_reason from identity.stitch_runs where run_date = '2026-11-03'") == [
         ("full", "rerun of a date already run")
@@ -227,28 +226,18 @@ def test_rerun_of_a_date_leaves_identical_tables(history):
 def test_rerun_of_an_earlier_date_then_the_later_one_leaves_identical_tables(history):
     before = _identity_state(history)
     customer_before_merge = rows(history, "select from_profile_id from identity.profile_merges")[0][0]
-    build("2026-11-02")  # state as of 2026-11-02: the merge is not there yet
+    build_identity("2026-11-02")  # state as of 2026-11-02: the merge is not there yet
     assert rows(history, "select count(*) from identity.profile_merges") == [(0,)]
     assert profile_of(history, "crm", "C-40") == customer_before_merge
-    build("2026-11-03")
+    build_identity("2026-11-03")
     assert _identity_state(history) == before
 
 
 def test_full_refresh_recomputes_everything_and_keeps_the_ids(history):
-    from cdp.transform import run_dbt
-
     before = rows(history, "select * from identity.identity_map order by 1, 2")
-    result = run_dbt("build", "2026-11-04", select="+identity_map")
-    assert result.success
-    run_dbt("build", "2026-11-05", select="+identity_map").result  # incremental
-    from dbt.cli.main import dbtRunner
-
-    from cdp.transform import dbt_args
-
-    refreshed = dbtRunner().invoke(
-        dbt_args("build", "2026-11-06", select="+identity_map") + ["--full-refresh", "--log-level", "warn"]
-    )
-    assert refreshed.success
+    build_identity("2026-11-04")
+    build_identity("2026-11-05")
+    build_identity("2026-11-06", extra_args=["--full-refresh"])
     assert rows(
         history,
         "select run_date::text, mode, full_reason from identity.stitch_runs where run_date > '2026-11-03' order by 1",
@@ -269,7 +258,7 @@ def test_deleted_record_leaves_the_profile_to_the_identities_that_remain(history
             {"customer_id": "C-40", "email": "n@example.com", "updated_at": "2026-11-07T09:00:00Z", "is_deleted": True},
         ],
     )
-    build("2026-11-07")
+    build_identity("2026-11-07")
     assert profile_of(history, "crm", "C-40") is None
     assert profile_of(history, "email", "n@example.com") is None
     assert profile_of(history, "email", "m@example.com") == profile == profile_of(history, "ecid", "ecid-m")

@@ -4,12 +4,14 @@ For an activation and a logical date it reads the desired state (audience member
 consent the purpose needs, the attributes required and an identity the destination can use),
 compares it with what the destination holds (`activation.destination_state`) and plans adds,
 updates and removes. A dry run stops there. Otherwise the plan is cut into batches of the
-destination's size and written to `activation.outbox` first; each batch is then sent with
-retries (exponential backoff, never sooner than `Retry-After` or the vendor's throttling
-asks) and committed on its own: the records the destination took go into the state, every
-record's fate into `activation.sync_log`. A file set or a replace session is committed whole
-when complete. The next run resends whatever is still in the outbox, unchanged, before
-planning again, so a run killed anywhere delivers every record exactly once.
+destination's size, the records pass the payload gate as they will leave (consent, hashing,
+no duplicates; a failure stops the run before anything is sent), and the batches are written
+to `activation.outbox` first. Each batch is then sent with retries (exponential backoff, never
+sooner than `Retry-After` or the vendor's throttling asks) and committed on its own: the
+records the destination took go into the state, every record's fate into
+`activation.sync_log`. A file set or a replace session is committed whole when complete. The
+next run resends whatever is still in the outbox, unchanged, before planning again, so a run
+killed anywhere delivers every record exactly once.
 """
 
 from __future__ import annotations
@@ -314,6 +316,7 @@ class Sync:
                     plan, desired, delivered, _ = self.plan(cur)  # the plan left after them
                     result.plan = plan
                     sessions = self.sessions(cur, plan, desired, delivered)
+                self._gate(cur, sessions)
                 state.write_outbox(cur, a.name, sessions)
                 state.advance_watermark(cur, a.name, self.dt)
                 self.conn.commit()
@@ -334,6 +337,16 @@ class Sync:
         finally:
             if destination is not None:
                 destination.close()
+
+    def _gate(self, cur, sessions: list[state.Session]) -> None:
+        """The payload gate over every record about to be sent, as it will leave: raises GateFailed before any is."""
+        from cdp.quality import check_payload, read_consent
+
+        items = [i for s in sessions for b in s.batches for i in b.items if i.action != "remove"]
+        if not items:
+            return
+        consent = read_consent(cur, self.activation.purpose, [i.profile_id for i in items])
+        check_payload(self.activation, [{**i.payload, "profile_id": i.profile_id} for i in items], consent)
 
     # -- sending -----------------------------------------------------------------------------------
 

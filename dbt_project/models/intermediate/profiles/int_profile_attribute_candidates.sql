@@ -2,16 +2,12 @@
     carries when that value is valid (null otherwise): the candidates the merge policy chooses
     from. Which source carries what: macros/profiles/profile_attributes.sql. Receipts and web
     events keep only their latest record per distinct set of values. -#}
+{{ config(pre_hook="{{ cdp.profile_records_join_hints() }}") }}
 {%- set policy = cdp.profile_merge_policy() -%}
 {%- set columns = cdp.profile_attribute_columns() -%}
 
 with
 
-profile_records as (
-
-    select * from {{ ref('int_source_records_profiled') }}
-
-),
 {% for spec in cdp.profile_attribute_sources() %}
 {{ spec.source }} as (
 
@@ -29,9 +25,7 @@ profile_records as (
         {%- endif %} as {{ column.name }}
         {%- endfor %}
     from {{ ref(spec.model) }} as records
-    inner join profile_records
-        on profile_records.source_name = '{{ spec.source }}'
-        and profile_records.record_id = records.{{ spec.record_id }}
+    {{ cdp.join_profile_records(spec.source, 'records.' ~ spec.record_id) }}
     {%- if spec.where %}
     where {{ spec.where }}
     {%- endif %}

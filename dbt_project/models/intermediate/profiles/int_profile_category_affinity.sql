@@ -3,15 +3,10 @@
     + 2 x add-to-cart events + 1 x product views; affinity_rank 1 is the profile's top category
     (ties: the more recent interaction, then the category name). Till receipts carry no
     categories. -#}
+{{ config(pre_hook="{{ cdp.profile_records_join_hints() }}") }}
 {%- set window_days = 90 -%}
 
 with
-
-profile_records as (
-
-    select * from {{ ref('int_source_records_profiled') }}
-
-),
 
 bought as (
 
@@ -24,9 +19,7 @@ bought as (
         orders.ordered_at as interacted_at
     from {{ ref('stg_ecommerce__orders') }} as orders
     {{ cdp.profiles_json_array_elements('orders.items', 'item') }}
-    inner join profile_records
-        on profile_records.source_name = 'ecommerce_orders'
-        and profile_records.record_id = orders.order_id
+    {{ cdp.join_profile_records('ecommerce_orders', 'orders.order_id') }}
     where orders.status not in ('cancelled', 'returned')
         and {{ cdp.within_days_of_run_date('orders.ordered_at', window_days) }}
 
@@ -42,9 +35,7 @@ browsed as (
         case when events.event_type = 'product_view' then 1 else 0 end as product_views,
         events.occurred_at as interacted_at
     from {{ ref('stg_web__events') }} as events
-    inner join profile_records
-        on profile_records.source_name = 'web_events'
-        and profile_records.record_id = events.event_id
+    {{ cdp.join_profile_records('web_events', 'events.event_id') }}
     where events.event_type in ('product_view', 'add_to_cart')
         and {{ cdp.within_days_of_run_date('events.occurred_at', window_days) }}
 

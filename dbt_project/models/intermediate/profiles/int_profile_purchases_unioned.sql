@@ -4,13 +4,8 @@
     amount is what the record adds to net revenue: the till total (negative for a till return),
     the order total, or 0 for an order later returned. returned_amount is the value given back
     (a till return's amount, a returned order's total). A till return is not an order. -#}
+{{ config(pre_hook="{{ cdp.profile_records_join_hints() }}") }}
 with
-
-profile_records as (
-
-    select * from {{ ref('int_source_records_profiled') }}
-
-),
 
 store as (
 
@@ -27,9 +22,7 @@ store as (
         transactions.is_return,
         transactions.store_id
     from {{ ref('stg_pos__transactions') }} as transactions
-    inner join profile_records
-        on profile_records.source_name = 'pos_transactions'
-        and profile_records.record_id = transactions.transaction_id
+    {{ cdp.join_profile_records('pos_transactions', 'transactions.transaction_id') }}
 
 ),
 
@@ -48,9 +41,7 @@ online as (
         orders.status = 'returned' as is_return,
         cast(null as {{ dbt.type_string() }}) as store_id
     from {{ ref('stg_ecommerce__orders') }} as orders
-    inner join profile_records
-        on profile_records.source_name = 'ecommerce_orders'
-        and profile_records.record_id = orders.order_id
+    {{ cdp.join_profile_records('ecommerce_orders', 'orders.order_id') }}
     where orders.status <> 'cancelled'
 
 ),

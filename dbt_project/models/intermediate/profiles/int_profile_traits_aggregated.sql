@@ -5,17 +5,12 @@
     are counted in other_currency_order_count (their amounts: profile_revenue_by_currency).
     Revenue is net of returns; order counts include orders later returned and exclude till
     returns and cancelled orders (int_profile_purchases_unioned). -#}
+{{ config(pre_hook="{{ cdp.profile_records_join_hints() }}") }}
 with
 
 purchases as (
 
     select * from {{ ref('int_profile_purchases_unioned') }}
-
-),
-
-profile_records as (
-
-    select * from {{ ref('int_source_records_profiled') }}
 
 ),
 
@@ -99,9 +94,7 @@ web_traits as (
         max(case when events.event_type in ('add_to_cart', 'checkout_start') then events.occurred_at end)
             as last_cart_activity_at
     from {{ ref('stg_web__events') }} as events
-    inner join profile_records
-        on profile_records.source_name = 'web_events'
-        and profile_records.record_id = events.event_id
+    {{ cdp.join_profile_records('web_events', 'events.event_id') }}
     where events.occurred_at < {{ cdp.run_day_start(1) }}
     group by profile_records.profile_id
 
