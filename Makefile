@@ -16,7 +16,10 @@ DEMO_DAYS ?= 3
 DEMO_START ?= 2026-11-01
 DEMO_LANDING ?= .cdp/landing
 
-.PHONY: help install sample-data demo test test-unit lint governance lock up down clean warehouse-stop
+# Benchmark size in customers (1000000 is the headline; 50000 takes a few minutes).
+SCALE ?= 50000
+
+.PHONY: help install sample-data demo test test-unit lint governance bench lock up down clean warehouse-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -51,11 +54,14 @@ test-unit: install ## only the fast unit tests
 	$(BIN)/pytest -m "not integration and not e2e"
 
 lint: install governance ## ruff (with Airflow rules), the DAG integrity test and the governance check
-	$(BIN)/ruff check plugins dags tests
+	$(BIN)/ruff check plugins dags tests bench
 	$(BIN)/pytest -q tests/dags
 
 governance: install ## every activation against the data policies and the dbt labels (no warehouse needed)
 	$(BIN)/cdp governance check
+
+bench: install ## the pipeline at SCALE customers, stage by stage, against physical limits (bench-results/)
+	$(BIN)/python -m bench.run --scale $(SCALE)
 
 lock: | $(UV) ## re-resolve the lock file after changing pyproject.toml
 	$(UV) lock --python $(PYTHON)

@@ -121,9 +121,15 @@ def cmd_governance(args) -> int:
 
 
 def cmd_activate(args) -> int:
+    from cdp.governance import PolicyViolation
     from cdp.pipeline import activate
+    from cdp.quality import GateFailed
 
-    result = activate(args.name, args.date, dry_run=args.dry_run)
+    try:
+        result = activate(args.name, args.date, dry_run=args.dry_run)
+    except (PolicyViolation, GateFailed) as exc:  # stopped before sending: say why, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(result.log_line())
     return 1 if result.error else 0
 

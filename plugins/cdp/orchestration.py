@@ -49,10 +49,15 @@ def _run_date(params: dict) -> date:
     context = get_current_context()
     if params.get("dt"):
         return date.fromisoformat(params["dt"])
-    for events in (context.get("triggering_asset_events") or {}).values():
-        for event in events:
-            if event.extra.get("dt"):
-                return date.fromisoformat(event.extra["dt"])
+    # Several upstream runs (a backfill) can start one asset-triggered run: it works on the latest date.
+    dates = [
+        event.extra["dt"]
+        for events in (context.get("triggering_asset_events") or {}).values()
+        for event in events
+        if event.extra.get("dt")
+    ]
+    if dates:
+        return date.fromisoformat(max(dates))
     logical = context.get("logical_date") or context.get("data_interval_start")
     if logical is None:
         raise ValueError("no date to work on: set the dt param")

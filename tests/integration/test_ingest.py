@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from datetime import date
 from pathlib import Path
 
@@ -279,6 +280,21 @@ def test_hostile_strings_load_as_data(db, tmp_path):
     with db.cursor() as cur:
         cur.execute("select first_name from raw.crm_customers order by _line")
         assert [r[0] for r in cur.fetchall()] == hostile
+
+
+def test_jsonl_strings_load_exactly_and_an_empty_string_is_not_null(db, tmp_path):
+    hostile = ["back\\slash", "tab\there", "new\nline", 'quote "x"', "emoji 🎉", "\\N", ""]
+    lines = [
+        json.dumps({"event_id": f"e{i}", "event_type": "login", "occurred_at": "2026-11-01", "ecid": "d", "email": v})
+        for i, v in enumerate(hostile)
+    ]
+    lines.append('{"event_id":"e-null","event_type":"login","occurred_at":"2026-11-01","ecid":"d","email":null}')
+    write_drop(tmp_path, "web_events", {"w.jsonl": ("\n".join(lines) + "\n").encode()})
+    load_drop(db, LandingZone.from_uri(str(tmp_path)), "web_events", DT)
+    db.commit()
+    with db.cursor() as cur:
+        cur.execute("select email from raw.web_events order by _line")
+        assert [r[0] for r in cur.fetchall()] == [*hostile, None]
 
 
 def test_rerun_and_redelivery_replace_the_day_never_duplicate(db, tmp_path):

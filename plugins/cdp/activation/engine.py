@@ -285,7 +285,9 @@ class Sync:
             result.delivered_rows = len(delivered)
             if dry_run:
                 self.conn.rollback()
-                log.info(result.log_line() + f"; would send {sum(len(s.batches) for s in sessions)} batch(es)")
+                waiting = sum(len(s.batches) - len(s.accepted) for s in earlier)
+                planned = sum(len(s.batches) for s in sessions)
+                log.info(f"{result.log_line()}; would send {planned} batch(es), {waiting} left by an earlier run")
                 return result
             withheld_rows = [(self.run_id, self.dt, pid, "add", "withheld", why) for pid, why in withheld.items()]
             state.write_logs(cur, a, withheld_rows)
@@ -410,19 +412,7 @@ class Sync:
                 log.warning("%s: %s; starting the session again from batch 1", self.activation.name, exc.reason)
                 session = state.restart(cur, self.activation.name, session)
                 self.conn.commit()
-            except BatchRejected as exc:
-                # A session cannot complete without one of its batches: it is dropped, its records refused.
-                state.drop_session(cur, self.activation.name, session.key)
-                rejected = next(b for b in session.batches if b.seq not in session.accepted)
-                changes = state.Changes()
-                for item in rejected.items:
-                    self._outcome(changes, rejected, item, "rejected", exc.reason)
-                    changes.rejected.append((item, exc.reason, rejected.run_id))
-                self._apply(cur, changes)
-                others = [i for b in session.batches if b is not rejected for i in b.items]
-                self._fail(cur, others, rejected, f"session dropped: {exc.reason}")
-                raise StopRun(exc.reason) from None
-            except DeliveryError as exc:
+            except DeliveryError as exc:  # refused, failing or unusable: the session waits in the outbox
                 unsent = [i for b in session.batches if b.seq not in session.accepted for i in b.items]
                 self._fail(cur, unsent, session.batches[0], exc.reason)
                 raise StopRun(exc.reason) from None

@@ -126,9 +126,14 @@ def evaluate_activation(activation, lineage: Lineage, policies: Policies) -> Act
             )
         )
         destination_actions = ()
-    if activation.purpose not in policies.marketing_actions:
-        report.violations.append(Violation("known_purpose", f"purpose {activation.purpose} is not a marketing action"))
     report.actions = tuple(sorted({activation.purpose, *destination_actions}))
+    unknown_actions = sorted(set(report.actions) - set(policies.marketing_actions))
+    if unknown_actions:  # a misspelt action would escape every policy naming the right one
+        report.violations.append(
+            Violation(
+                "known_marketing_actions", f"{', '.join(unknown_actions)}: not marketing actions of the policies file"
+            )
+        )
     audience, profiles = lineage.model(activation.audience), lineage.model(PROFILES_MODEL)
     missing = [name for name, uid in ((activation.audience, audience), (PROFILES_MODEL, profiles)) if uid is None]
     if missing:  # labels that cannot be known are not assumed absent

@@ -153,11 +153,14 @@ def normalize_identifiers(conn, dates: list[date] | None = None, rules: Identity
             result = normalize(namespace, raw_value, region, rules)
             counts["rejected" if result.reason else "normalized"] += 1
             normalized.append((namespace, raw_value, region, result.identity_value, result.reason))
-        cur.execute("create temp table new_identifiers (like prep.identifiers) on commit drop")
+        # Straight in, in key order: the values are new (the query leaves out those already there, and
+        # the lock keeps other runs out), and sorted rows fill the primary key's index from left to right.
+        normalized.sort()
         columns = ("namespace", "raw_value", "default_region", "identity_value", "reason")
-        copy_rows(cur, "new_identifiers", columns, normalized)
-        cur.execute("insert into prep.identifiers select * from new_identifiers on conflict do nothing")
-        cur.execute("drop table new_identifiers")
+        copy_rows(cur, "prep.identifiers", columns, normalized)
+        # dbt's staging views join every raw row to this table right after: without fresh statistics
+        # the planner takes it for a few rows and loops over it (minutes instead of seconds).
+        cur.execute("analyze prep.identifiers")
     log.info("identifiers: %(normalized)s new normalized, %(rejected)s new rejected", counts)
     return counts
 

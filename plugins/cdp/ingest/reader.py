@@ -45,6 +45,7 @@ Row = tuple[int, list[str | None], dict[str, object] | None, str | None, str | N
 NUL = "\x00"
 JSON_NUL = "\\u0000"  # how a NUL inside a JSON string is spelled: a raw one is not valid JSON
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_TEXT = frozenset((str, type(None)))  # the JSON values a text column takes as they are
 
 
 def _text_stream(raw: BinaryIO, file: LandingFile) -> io.TextIOBase:
@@ -164,7 +165,7 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
     names = source.column_names
     known = frozenset(names)
     json_positions = [i for i, c in enumerate(source.columns) if c.type is ColumnType.JSON]
-    other_positions = [i for i, c in enumerate(source.columns) if c.type is not ColumnType.JSON]
+    scalar_names = [c.name for c in source.columns if c.type is not ColumnType.JSON]
     loads = json.loads
     seen_content = False
     for line_number, line in enumerate(text, start=1):
@@ -180,14 +181,12 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
         if type(obj) is not dict:
             yield line_number, [None] * len(names), {"_raw": line.rstrip("\r\n")[:10000]}, None, "not a JSON object"
             continue
-        if JSON_NUL in line or not known.issuperset(obj):
-            yield _jsonl_row(line_number, obj, source)  # the careful path for the rare row
+        # The careful path for the rare row: unknown keys, a NUL, or a scalar column holding anything
+        # but a string (numbers, booleans and nested values need their spelling or their defect).
+        if JSON_NUL in line or not known.issuperset(obj) or not _TEXT.issuperset(map(type, map(obj.get, scalar_names))):
+            yield _jsonl_row(line_number, obj, source)
             continue
-        get = obj.get
-        values = [get(n) for n in names]
-        if any(type(values[i]) is not str and values[i] is not None for i in other_positions):
-            yield _jsonl_row(line_number, obj, source)  # numbers, booleans or nested values
-            continue
+        values = list(map(obj.get, names))
         for i in json_positions:
             if values[i] is not None:
                 values[i] = _encode_json(values[i])

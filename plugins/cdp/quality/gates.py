@@ -198,10 +198,14 @@ def _add_validation(context, checkpoint: str, index: int, validation: dict, vari
     )
 
 
-def _result_format(definition: dict) -> dict:
-    """BASIC for warehouse tables (counts only). For a dataframe, its key column's values of the failing
+def _sample_key(definition: dict) -> str | None:
+    """The column a dataframe validation names as `key`: its values identify failing rows (profile ids)."""
+    return next((v.get("key") for v in definition["validations"] if "dataframe" in v), None)
+
+
+def _result_format(key: str | None) -> dict:
+    """BASIC for warehouse tables (counts only). For a dataframe, the key column's values of the failing
     rows too: they become the report's samples and are removed before anything is stored."""
-    key = next((v.get("key") for v in definition["validations"] if "dataframe" in v), None)
     if key is None:
         return {"result_format": "BASIC", "partial_unexpected_count": 0}
     return {
@@ -240,9 +244,11 @@ def run_checkpoint(
     with open(checkpoint_file(name), encoding="utf-8") as fh:
         definition = yaml.safe_load(fh)
     on_tables = any("table" in v for v in definition["validations"])
-    if on_tables and dataframe is not None:
-        raise ValueError(f"checkpoint {name}: validates warehouse tables, not a dataframe")
+    if on_tables == (dataframe is not None):
+        wanted = "warehouse tables, not a dataframe" if on_tables else "a dataframe (e.g. through check_payload)"
+        raise ValueError(f"checkpoint {name} validates {wanted}")
     context = _context(resolve_url() if on_tables else None)
+    key = _sample_key(definition)
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(
             name=name,
@@ -250,21 +256,20 @@ def run_checkpoint(
                 _add_validation(context, name, i, v, variables) for i, v in enumerate(definition["validations"])
             ],
             actions=[],  # Data Docs are built below, once no row value is left in the results
-            result_format=_result_format(definition),
+            result_format=_result_format(key),
         )
     )
     run_name = " ".join(str(p) for p in (name, subject, variables.get("run_date")) if p)
     run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
     run = checkpoint.run(batch_parameters={"dataframe": dataframe} if dataframe is not None else None, run_id=run_id)
-    key = next((v.get("key") for v in definition["validations"] if "dataframe" in v), None)
     result = GateResult(name, bool(run.success), subject=subject)
     for result_id, validation_result in run.run_results.items():
-        subject = validation_result.suite_name.removeprefix(f"{name}.")
+        checked = validation_result.suite_name.removeprefix(f"{name}.")
         for er in validation_result.results:
             config = er.expectation_config
             result.outcomes.append(
                 ExpectationOutcome(
-                    table=subject,
+                    table=checked,
                     expectation=config.type,
                     description=config.description or "",
                     success=bool(er.success),
