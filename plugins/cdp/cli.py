@@ -173,6 +173,37 @@ def cmd_audience(args) -> int:
     return 0
 
 
+def cmd_identity(args) -> int:
+    from cdp.warehouse import connect
+
+    if args.action == "explain":
+        from cdp.identity.explain import explain
+
+        try:
+            with connect() as conn:
+                explanation = explain(conn, args.namespace, args.value, args.region)
+        except LookupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print("\n".join(explanation.lines()))  # for the engineer at the terminal: values are shown, never logged
+        return 0
+    from cdp.identity.rebuild import rebuild
+    from cdp.transform import BuildFailed
+
+    try:
+        run_date, _, stats = rebuild(args.date)
+    except (LookupError, BuildFailed) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"identity graph rebuilt for {run_date}: {stats['node_count']} identities, {stats['link_count']} links,"
+        f" {stats['rounds']} rounds -> {stats['component_count']} profiles; {stats['profiles_minted']} minted,"
+        f" {stats['profiles_merged']} merged, {stats['rejected_link_count']} links not made,"
+        f" {stats['cut_identity_count']} identities over the profile cap"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdp", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
@@ -251,6 +282,21 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--profile", help="profile id")
     who.add_argument("--identity", help="namespace:value, e.g. crm:C-1001 or email:someone@example.com")
     why.set_defaults(func=cmd_audience)
+
+    ident = sub.add_parser("identity", help="identity stitching: explain an identity, rebuild the graph")
+    ident_sub = ident.add_subparsers(dest="action", required=True)
+    why_identity = ident_sub.add_parser(
+        "explain", help="an identity's normalized value, profile, links, source records and rejections"
+    )
+    why_identity.add_argument("--namespace", required=True, choices=["crm", "loyalty", "email", "phone", "ecid"])
+    why_identity.add_argument("--value", required=True, help="the value as any source spells it")
+    why_identity.add_argument("--region", default="", help="country for a phone number in national format, e.g. FR")
+    why_identity.set_defaults(func=cmd_identity)
+    rebuild = ident_sub.add_parser(
+        "rebuild", help="apply config/identity_rules.yml to all data: re-normalize, rebuild the graph (ids kept)"
+    )
+    rebuild.add_argument("--date", type=_date, help="run date to rebuild (default: the latest stitched date)")
+    rebuild.set_defaults(func=cmd_identity)
     return parser
 
 

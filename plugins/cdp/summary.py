@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from cdp.audiences.membership import latest_change_counts
 from cdp.governance.withheld import withheld_by_reason
 from cdp.pipeline import DayResult
 from cdp.quality.audience_sizes import audience_sizes
@@ -27,6 +28,7 @@ def warehouse_totals(conn) -> dict:
             "identities": _count(cur, "identity.identity_map"),
             "rejected_identities": _count(cur, "identity.rejected_identities"),
             "audiences": audience_sizes(cur),
+            "audience_changes": latest_change_counts(cur),
         }
     totals["withheld"] = withheld_by_reason(conn)
     return totals
@@ -75,8 +77,12 @@ def render(results: list[DayResult], totals: dict | None = None) -> str:
     if builds:
         lines.append(f"  dbt build: {builds[-1].models} models, {builds[-1].tests} tests passed (last day)")
 
-    lines += ["", "Audiences (members now)"]
-    lines += _table(["audience", "members"], [[a, n] for a, n in totals["audiences"].items()] or [["(none)", 0]])
+    lines += ["", "Audiences (members now; entered and exited on the latest run date)"]
+    changes = totals.get("audience_changes", {})
+    lines += _table(
+        ["audience", "members", "entered", "exited"],
+        [[a, n, *changes.get(a, ("-", "-"))] for a, n in totals["audiences"].items()] or [["(none)", 0, 0, 0]],
+    )
 
     activated = {}
     for day in results:

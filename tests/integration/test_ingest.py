@@ -224,6 +224,29 @@ def test_bad_row_is_quarantined_with_its_reason_and_the_good_row_loads(
     assert count(db, f'select count(*) from raw."{source}"') == 1
 
 
+def test_files_load_in_segments_and_a_file_rejected_late_loads_nothing(db, tmp_path, monkeypatch):
+    monkeypatch.setattr("cdp.ingest.staging.SEGMENT_ROWS", 3)
+    good = [f"C-{i},,,,,,,2026-11-01," for i in range(10)]
+    good[7] = "C-7,,,,,,,not a date,"
+    cut = gzip.compress(
+        f"{CRM_HEADER}\n".encode() + "".join(f"C-9{i},,,,,,,2026-11-01,\n" for i in range(3000)).encode()
+    )
+    write_drop(
+        tmp_path,
+        "crm_customers",
+        {"a.csv": (f"{CRM_HEADER}\n" + "\n".join(good) + "\n").encode(), "b.csv.gz": cut[: len(cut) - 40]},
+    )
+    report = load_drop(db, LandingZone.from_uri(str(tmp_path)), "crm_customers", DT)
+    db.commit()
+    a, b = report.files
+    assert (a.rows_read, a.rows_loaded, a.rows_quarantined, a.rejected_reason) == (10, 9, 1, None)
+    assert (b.rows_read, b.rows_loaded, b.rows_quarantined) == (0, 0, 0) and "gzip" in b.rejected_reason
+    with db.cursor() as cur:
+        cur.execute("select customer_id, _line from raw.crm_customers order by _line")
+        assert cur.fetchall() == [(f"C-{i}", i + 2) for i in range(10) if i != 7]
+    assert quarantined(db, "crm_customers") == [(9, "updated_at", "not an ISO-8601 timestamp")]
+
+
 def test_rejected_files_do_not_stop_the_rest_of_the_drop(db, tmp_path):
     write_drop(
         tmp_path,

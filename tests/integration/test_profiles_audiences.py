@@ -17,6 +17,7 @@ from dbt.cli.main import dbtRunner
 from integration.identity_support import private_database, profile_of, rows
 
 from cdp import cli, settings
+from cdp.audiences.membership import DayChanges, changes_of_day, latest_change_counts
 from cdp.identity.normalize import DDL as PREP_DDL
 from cdp.identity.rules import write_rules
 from cdp.ingest.loader import ensure_tables
@@ -240,7 +241,7 @@ def test_explain_an_unknown_identity_fails_without_echoing_it(conn, capsys):
 
 def test_a_policy_that_breaks_a_rule_fails_the_build_with_the_reason(conn):
     policy = {"placeholders": [], "attributes": {"names": {"rule": "newest", "sources": ["crm_customers"]}}}
-    with pytest.raises(BuildFailed, match="attribute 'names': rule must be most_recent or source_priority, got 'newest'"):
+    with pytest.raises(BuildFailed, match="'names': rule must be most_recent or source_priority, got 'newest'"):
         run_dbt("compile", RUN_DATE, "int_profile_attributes_merged", dbt_vars={"merge_policy": policy})
     policy = {"placeholders": [], "attributes": {"email": {"rule": "most_recent", "sources": ["pos_transactions"]}}}
     policy["attributes"]["first_name"] = {"rule": "most_recent", "sources": ["pos_transactions"]}
@@ -268,6 +269,11 @@ def test_a_later_run_records_exits_and_keeps_earlier_periods(conn, alice):
         (date(2026, 11, 2),),
         (date(2026, 11, 5),),
     ]
+    # What activation and the run summary read.
+    with conn.cursor() as cur:
+        assert changes_of_day(cur, CART, date(2026, 11, 5)) == DayChanges(entered=[], exited=[alice])
+        assert changes_of_day(cur, CART, date(2026, 11, 2)) == DayChanges(entered=[alice], exited=[])
+        assert latest_change_counts(cur)[CART] == (0, 1)
 
 
 def test_a_backfill_or_a_full_refresh_rewrites_no_history(conn, alice):

@@ -1,9 +1,9 @@
 """Loading one drop (a source and a `dt`) into the warehouse, idempotently.
 
-Every file is parsed in Python and streamed as COPY text into a staging table: Postgres takes
-one chunk while the next is parsed, so both cores work. The contract's checks then mark the bad
-rows in one pass, and the good rows are cast into `raw.<source>`, the bad ones copied to
-`ingest.quarantined_rows`. The drop's earlier load is replaced in the same transaction, so a
+Every file is parsed in Python and copied as text into a staging table (cdp.ingest.staging
+parses the next file while Postgres works on this one). The contract's checks then mark the
+file's bad rows in one pass, and its good rows are cast into `raw.<source>`, the bad ones copied
+to `ingest.quarantined_rows`. The drop's earlier load is replaced in the same transaction, so a
 re-run or a re-delivery never duplicates a row. The raw table's statistics are refreshed at the
 end: the dbt build that follows plans its joins on them.
 """
@@ -11,9 +11,8 @@ end: the dbt build that follows plans its joins on them.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -21,13 +20,10 @@ import psycopg2
 
 from cdp.contracts import SOURCES, Source, raw_table_ddl
 from cdp.ingest.checks import RowChecks, _ident
-from cdp.ingest.reader import FileRejected, Row, read_rows
+from cdp.ingest.staging import CHUNK_BYTES, FileStream, Prefetcher
 from cdp.landing import LandingFile, LandingZone
-from cdp.warehouse.bulk import copy_field
 
 log = logging.getLogger(__name__)
-
-COPY_CHUNK_BYTES = 1 << 20
 
 BOOKKEEPING_DDL = """
 create schema if not exists raw;
@@ -55,7 +51,6 @@ create table if not exists ingest.quarantined_rows (
     reason text not null,
     record jsonb
 );
-create index if not exists quarantined_rows_drop on ingest.quarantined_rows (source, dt);
 -- Fallback for Postgres < 16, which lacks pg_input_is_valid.
 create or replace function ingest.input_is_valid(value text, type_name text) returns boolean
 language plpgsql immutable as $$
@@ -123,70 +118,26 @@ class DropReport:
 
 def ensure_tables(conn, sources: Iterable[Source] = SOURCES.values()) -> None:
     """Create the raw and bookkeeping tables; serialized so parallel source loads do not race."""
+    indexes = {("ingest", "quarantined_rows_drop"): "ingest.quarantined_rows (source, dt)"}
     with conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(hashtext('cdp.ingest.ddl'))")
         cur.execute(BOOKKEEPING_DDL)
         for source in sources:
             cur.execute(raw_table_ddl(source))
-            cur.execute(f'create index if not exists "{source.name}_dt" on raw."{source.name}" (_dt)')
+            indexes[("raw", f"{source.name}_dt")] = f'raw."{source.name}" (_dt)'
+        # Only the missing ones: even with IF NOT EXISTS, CREATE INDEX first waits for a lock on the
+        # table, which an autovacuum of a table just loaded holds (a second, then it is cancelled).
+        cur.execute("select schemaname, indexname from pg_indexes where schemaname in ('raw', 'ingest')")
+        present = set(cur.fetchall())
+        for (schema, name), on in indexes.items():
+            if (schema, name) not in present:
+                cur.execute(f'create index if not exists "{name}" on {on}')
 
 
 def _load_id(source: str, dt: date, files: list[LandingFile]) -> str:
     """Deterministic: the same drop gives the same id; a re-delivery with other files a new one."""
     digest = hashlib.sha256("\n".join(f"{f.name}:{f.size}" for f in files).encode()).hexdigest()[:12]
     return f"{source}/{dt.isoformat()}/{digest}"
-
-
-class _StagingStream:
-    """One file's rows as COPY text for the staging table, produced as COPY reads them.
-
-    CSV rows are sent with NULL as the empty string (CSV cannot tell an empty field from a
-    missing one); JSONL rows with the default \\N, so an empty JSON string stays a string.
-    Most lines need no escaping, which one look at the joined line tells.
-    """
-
-    def __init__(self, rows: Iterator[Row], file_no: int, csv_rows: bool, columns: int):
-        self.rows, self.prefix, self.csv_rows, self.columns = rows, f"{file_no}\t", csv_rows, columns
-        self.null = "" if csv_rows else "\\N"
-        self.rows_read = 0
-        self.rejected: FileRejected | None = None  # COPY reports it as its own error; kept here
-
-    def read(self, size: int = COPY_CHUNK_BYTES) -> bytes:
-        lines, length = [], 0
-        try:
-            for row in self.rows:
-                line = self._line(row)
-                lines.append(line)
-                length += len(line)
-                self.rows_read += 1
-                if length >= size:
-                    break
-        except FileRejected as exc:
-            self.rejected = exc
-            raise
-        return "".join(lines).encode("utf-8")
-
-    def _line(self, row: Row) -> str:
-        line, values, extra, error_column, error = row
-        if extra is None and error is None:
-            if self.csv_rows:
-                nulls, joined = 0, "\t".join(values)
-            else:
-                nulls = values.count(None)
-                joined = "\t".join(["\\N" if v is None else v for v in values]) if nulls else "\t".join(values)
-            plain = (
-                joined.count("\\") == nulls
-                and joined.count("\t") == self.columns - 1
-                and "\n" not in joined
-                and "\r" not in joined
-            )
-            if plain:
-                return f"{self.prefix}{line}\t{joined}\t{self.null}\t{self.null}\t{self.null}\n"
-        fields = [*values, json.dumps(extra, ensure_ascii=False, default=str) if extra else None, error_column, error]
-        return f"{self.prefix}{line}\t" + "\t".join(self._field(v) for v in fields) + "\n"
-
-    def _field(self, value: str | None) -> str:
-        return self.null if value is None else copy_field(value)
 
 
 def _valid_fn(cur) -> str:
@@ -204,100 +155,120 @@ def load_drop(conn, landing: LandingZone, source_name: str, dt: date) -> DropRep
     ensure_tables(conn)  # every raw table exists, even for sources with no drop yet
     with conn.cursor() as cur:
         cur.execute("set local timezone = 'UTC'")  # timestamps without offset are UTC (contract)
-        staging = f"stage_{source_name}"
-        text_columns = ", ".join(f"{_ident(c)} text" for c in source.column_names)
-        cur.execute(
-            f"create temp table {staging} (file_no integer, line integer, {text_columns}, extra text,"
-            " parse_error_column text, parse_error text, failed_check integer) on commit drop"
-        )
-        for file_no, file in enumerate(files, start=1):
-            report.files.append(_stage_file(cur, landing, file, file_no, source, staging))
-        _publish(cur, source, dt, report, staging)
-        cur.execute(f"drop table {staging}")  # several drops may load in one transaction
+        staging = _Staging(cur, source, _valid_fn(cur))
+        cur.execute(f'delete from raw."{source.name}" where _dt = %s', (dt,))
+        cur.execute("delete from ingest.quarantined_rows where source = %s and dt = %s", (source.name, dt))
+        cur.execute("delete from ingest.load_report where source = %s and dt = %s", (source.name, dt))
+        with Prefetcher(landing, files, source) as prefetch:
+            for file in files:
+                report.files.append(staging.load_file(file, prefetch.stream(), report))
+        for file_report in report.files:
+            _report_file(cur, report, file_report)
+        staging.drop()  # several drops may load in one transaction
         cur.execute(f'analyze raw."{source.name}"')
     for line in report.log_lines():
         log.info(line)
     return report
 
 
-def _stage_file(cur, landing: LandingZone, file: LandingFile, file_no: int, source: Source, staging: str) -> FileReport:
-    file_report = FileReport(file.name, file.uri, file.file_format, file.size)
-    columns = ["file_no", "line", *source.column_names, "extra", "parse_error_column", "parse_error"]
-    csv_rows = source.file_format == "csv"
-    copy = f"copy {staging} ({', '.join(_ident(c) for c in columns)}) from stdin" + (
-        " with (null '')" if csv_rows else ""
-    )
-    cur.execute("savepoint stage_file")
-    with landing.open(file) as raw:
-        stream = _StagingStream(read_rows(raw, file, source), file_no, csv_rows, len(source.columns))
+class _Staging:
+    """The drop's staging table: each file is copied in, checked and published, a segment at a time."""
+
+    def __init__(self, cur, source: Source, valid_fn: str):
+        self.cur, self.source = cur, source
+        self.table = f"stage_{source.name}"
+        self.checks = RowChecks(source, valid_fn)
+        text_columns = ", ".join(f"{_ident(c)} text" for c in source.column_names)
+        cur.execute(
+            f"create temp table {self.table} (file_no integer, line integer, {text_columns}, extra text,"
+            " parse_error_column text, parse_error text, failed_check integer) on commit drop"
+        )
+        columns = ["file_no", "line", *source.column_names, "extra", "parse_error_column", "parse_error"]
+        null = " with (null '')" if source.file_format == "csv" else ""
+        self.copy = f"copy {self.table} ({', '.join(_ident(c) for c in columns)}) from stdin{null}"
+
+    def drop(self) -> None:
+        self.cur.execute(f"drop table {self.table}")
+
+    def load_file(self, file: LandingFile, stream: FileStream, report: DropReport) -> FileReport:
+        file_report = FileReport(file.name, file.uri, file.file_format, file.size)
+        cur = self.cur
+        cur.execute("savepoint stage_file")
         try:
-            cur.copy_expert(copy, stream, size=COPY_CHUNK_BYTES)
-            file_report.rows_read = stream.rows_read
+            while stream.next_segment():
+                cur.execute(f"truncate {self.table}")
+                cur.copy_expert(self.copy, stream, size=CHUNK_BYTES)
+                loaded, quarantined = self._publish(file, report)
+                file_report.rows_loaded += loaded
+                file_report.rows_quarantined += quarantined
         except psycopg2.Error:
+            stream.finish()
+            if stream.failure is not None:
+                raise stream.failure from None
             if stream.rejected is None:
                 raise
-            # Rows of a rejected file already copied are rolled back: the file loads whole or not at all.
+            # What the file loaded so far is rolled back: a file loads whole or not at all.
             cur.execute("rollback to savepoint stage_file")
+            file_report.rows_loaded = file_report.rows_quarantined = 0
             file_report.rejected_reason = str(stream.rejected)
             log.warning("%s: file rejected: %s", file.name, stream.rejected)
-    cur.execute("release savepoint stage_file")
-    return file_report
+        else:
+            file_report.rows_read = stream.rows_read
+        cur.execute("release savepoint stage_file")
+        return file_report
 
-
-def _publish(cur, source: Source, dt: date, report: DropReport, staging: str) -> None:
-    checks = RowChecks(source, _valid_fn(cur))
-    raw_table = f'raw."{source.name}"'
-    uris = [f.uri for f in report.files]
-    # Mark the few bad rows in place: every check is evaluated once per row, and the good rows
-    # stay where COPY wrote them, in file and line order (a temp table is scanned from its start).
-    failure = checks.first_failure()
-    cur.execute(f"update {staging} s set failed_check = {failure} where {failure} is not null")
-    cur.execute(f"delete from {raw_table} where _dt = %s", (dt,))
-    cur.execute("delete from ingest.quarantined_rows where source = %s and dt = %s", (source.name, dt))
-    cur.execute("delete from ingest.load_report where source = %s and dt = %s", (source.name, dt))
-    target_columns = ", ".join(_ident(c) for c in source.column_names)
-    typed = ", ".join(checks.typed_value(c) for c in source.columns)
-    cur.execute(
-        f"insert into {raw_table} ({target_columns}, _dt, _file, _line, _load_id, _extra)"
-        f" select {typed}, %(dt)s, (%(uris)s::text[])[file_no], line, %(load_id)s, extra::jsonb"
-        f" from {staging} where failed_check is null",
-        {"dt": dt, "uris": uris, "load_id": report.load_id},
-    )
-    cur.execute(
-        "insert into ingest.quarantined_rows"
-        " (load_id, source, dt, file, line, column_name, reason, record)"
-        " select %(load_id)s, %(source)s, %(dt)s, (%(uris)s::text[])[file_no], line,"
-        " case when failed_check = 0 then parse_error_column else (%(columns)s::text[])[failed_check] end,"
-        " case when failed_check = 0 then parse_error else (%(reasons)s::text[])[failed_check] end,"
-        f" {checks.record_json()}"
-        f" from {staging} s where failed_check is not null order by file_no, line",
-        {
-            "load_id": report.load_id,
-            "source": source.name,
-            "dt": dt,
-            "uris": uris,
-            "columns": checks.failure_columns(),
-            "reasons": checks.failure_reasons(),
-        },
-    )
-    cur.execute(f"select file_no, count(*), count(failed_check) from {staging} group by file_no")
-    counts = {file_no: (rows - bad, bad) for file_no, rows, bad in cur.fetchall()}
-    for file_no, file_report in enumerate(report.files, start=1):
-        good, bad = counts.get(file_no, (0, 0))
-        file_report.rows_loaded, file_report.rows_quarantined = good, bad
+    def _publish(self, file: LandingFile, report: DropReport) -> tuple[int, int]:
+        """Mark the file's bad rows, cast the good ones into raw, copy the bad ones to quarantine."""
+        cur, checks, source = self.cur, self.checks, self.source
+        # Marking the few bad rows in place evaluates every check once per row, and leaves the good
+        # rows where COPY wrote them, in line order (a temp table is scanned from its start).
+        failure = checks.first_failure()
+        cur.execute(f"update {self.table} s set failed_check = {failure} where {failure} is not null")
+        quarantined = cur.rowcount
+        target_columns = ", ".join(_ident(c) for c in source.column_names)
+        typed = ", ".join(checks.typed_value(c) for c in source.columns)
         cur.execute(
-            "insert into ingest.load_report (load_id, source, dt, file, file_format, bytes, rows_read,"
-            " rows_loaded, rows_quarantined, rejected_reason) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                report.load_id,
-                source.name,
-                dt,
-                file_report.file,
-                file_report.file_format,
-                file_report.bytes,
-                file_report.rows_read,
-                good,
-                bad,
-                file_report.rejected_reason,
-            ),
+            f'insert into raw."{source.name}" ({target_columns}, _dt, _file, _line, _load_id, _extra)'
+            f" select {typed}, %(dt)s, %(uri)s, line, %(load_id)s, extra::jsonb"
+            f" from {self.table} where failed_check is null",
+            {"dt": report.dt, "uri": file.uri, "load_id": report.load_id},
         )
+        loaded = cur.rowcount
+        if quarantined:
+            cur.execute(
+                "insert into ingest.quarantined_rows"
+                " (load_id, source, dt, file, line, column_name, reason, record)"
+                " select %(load_id)s, %(source)s, %(dt)s, %(uri)s, line,"
+                " case when failed_check = 0 then parse_error_column else (%(columns)s::text[])[failed_check] end,"
+                " case when failed_check = 0 then parse_error else (%(reasons)s::text[])[failed_check] end,"
+                f" {checks.record_json()}"
+                f" from {self.table} s where failed_check is not null order by line",
+                {
+                    "load_id": report.load_id,
+                    "source": source.name,
+                    "dt": report.dt,
+                    "uri": file.uri,
+                    "columns": checks.failure_columns(),
+                    "reasons": checks.failure_reasons(),
+                },
+            )
+        return loaded, quarantined
+
+
+def _report_file(cur, report: DropReport, file_report: FileReport) -> None:
+    cur.execute(
+        "insert into ingest.load_report (load_id, source, dt, file, file_format, bytes, rows_read,"
+        " rows_loaded, rows_quarantined, rejected_reason) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            report.load_id,
+            report.source,
+            report.dt,
+            file_report.file,
+            file_report.file_format,
+            file_report.bytes,
+            file_report.rows_read,
+            file_report.rows_loaded,
+            file_report.rows_quarantined,
+            file_report.rejected_reason,
+        ),
+    )

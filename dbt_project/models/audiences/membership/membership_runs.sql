@@ -1,7 +1,7 @@
 {#- One row per run date and audience whose membership was recorded, with its member count.
     Incremental and never rebuilt by --full-refresh: it is the history. A run replaces its own
-    date's rows when no later date has been recorded; a backfill of an earlier date records
-    nothing (history is never rewritten), so rerunning any date leaves the table as it was. -#}
+    date's rows while no later date is recorded (a rerun of the same data writes the same rows);
+    a backfill of an earlier date records nothing: history is never rewritten. -#}
 {{ config(
     materialized='incremental',
     full_refresh=false,

@@ -68,7 +68,8 @@ class Fault:
     method: str = ""
     delay: float = 0.0  # seconds before answering: longer than the client's timeout makes a timeout
     after_apply: bool = False  # the request takes effect, then this is the answer (a lost or late response)
-    hang: bool = False  # hold the request until release() (the test kills the client meanwhile), then drop it
+    # Hold the request until release() while the test kills the client; unless applied first, it is then dropped.
+    hang: bool = False
     seen: int = 0  # matching requests so far
 
     def matches(self, request: Request) -> bool:
