@@ -194,7 +194,8 @@ class BenchDay:
             check.rows = len(activations)
         if not self._done(check):
             return
-        with self._stage("activation planning (dry run)", unit="records") as plan:
+        profile = self.profile(f"activation-planning-{self.dt}")
+        with self._stage("activation planning (dry run)", unit="records") as plan, profile:
             planned = {a.name: _activate(a, self.dt, dry_run=True) for a in activations}
             plan.rows = sum(r.members for r in planned.values())
             plan.detail = {name: r.counts() for name, r in planned.items()}
@@ -205,7 +206,8 @@ class BenchDay:
         seconds = bare_hashing.hash_all(values)
         plan.reference = Reference("bare hashlib.sha256 of their identifiers", seconds, len(values))
 
-        with self._stage("activation sending (run minus its plan)", unit="records") as send:
+        profile = self.profile(f"activation-sending-{self.dt}")
+        with self._stage("activation sending (run minus its plan)", unit="records") as send, profile:
             results = {a.name: _activate(a, self.dt) for a in activations}
             send.detail = {name: r.counts() for name, r in results.items()}
             send.rows = sum(r.sent + r.rejected + r.failed for r in results.values())

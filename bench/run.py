@@ -37,7 +37,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--landing", type=Path, help="use this landing zone (generated with the same --scale) instead of generating"
     )
-    parser.add_argument("--profile", action="store_true", help="write pyinstrument profiles of ingest and identifiers")
+    parser.add_argument(
+        "--profile", action="store_true", help="write pyinstrument profiles of ingest, identifiers and activation"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (warehouse stopped) for study")
     args = parser.parse_args(argv)
     if args.days < 2:

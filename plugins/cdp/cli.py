@@ -47,9 +47,8 @@ def cmd_run(args) -> int:
         return 3
     report = summary.render(results)
     print(report)
-    report_file = settings.reports_dir() / f"run-{args.start}-{args.end}.md"
-    report_file.parent.mkdir(parents=True, exist_ok=True)
-    report_file.write_text(report, encoding="utf-8")
+    title = f"Run summary {args.start} .. {args.end}"
+    report_file = summary.write_report(f"run-{args.start}-{args.end}", title, report)
     print(f"(summary written to {report_file})")
     stopped = any(a.error for day in results for a in day.activations)
     return 1 if stopped or any(day.error for day in results) else 0

@@ -201,7 +201,8 @@ each model's task follows that model and its tests. Clear a failed model's task 
 
 BUILD_DOC_SINGLE = """
 **dbt tasks**: one **dbt_build** task runs `dbt build` for the whole project ({reason}).
-The per-model view needs the manifest: `make install` (or `make up`) writes it with `dbt parse`.
+For a task per model with its tests, set `CDP_DBT_TASKS=models` (Cosmos; it needs the manifest
+that `make install` and `make up` write with `dbt parse`).
 """
 
 
@@ -231,11 +232,10 @@ def run_date() -> str:
 
 
 def build_dag():
-    from cdp.dbt_tasks import dbt_task_group, manifest_state
+    from cdp.dbt_tasks import dbt_task_group, per_model_tasks
 
-    manifest = manifest_state()
-    per_model = manifest == "current"
-    note = BUILD_DOC_MODELS if per_model else BUILD_DOC_SINGLE.format(reason=f"the manifest is {manifest}")
+    per_model, reason = per_model_tasks()
+    note = BUILD_DOC_MODELS if per_model else BUILD_DOC_SINGLE.format(reason=reason)
 
     @dag(
         dag_id="cdp_build",
@@ -302,10 +302,15 @@ def activate(name: str) -> dict:
 @task(trigger_rule="all_done")
 def summarize(names: list[str]) -> dict:
     """Every activation's counts (never identifiers), as the run's summary in XCom."""
-    ti = get_current_context()["ti"]
+    from cdp.summary import day_report, write_report
+
+    context = get_current_context()
+    ti = context["ti"]
     results = {name: ti.xcom_pull(task_ids=f"activate_{name}") for name in names}
-    for name, counts in results.items():
-        print(f"{name}: {counts if counts else 'no result (failed or not run)'}")
+    dt = _run_date(context["params"])
+    report = day_report(dt, results)
+    print(report)
+    print(f"(summary written to {write_report(f'airflow-{dt}', f'Daily run summary for {dt}', report)})")
     done = [c for c in results.values() if c]
     return {
         "activations": results,

@@ -31,6 +31,11 @@ def dbt_project_dir() -> Path:
     return Path(os.environ.get("CDP_DBT_PROJECT_DIR", PROJECT_ROOT / "dbt_project"))
 
 
+def dbt_tasks() -> str:
+    """How cdp_build shows dbt: 'build' (one task, the default: the fastest) or 'models' (a task per model)."""
+    return os.environ.get("CDP_DBT_TASKS", "build")
+
+
 def dbt_manifest_path() -> Path:
     """The manifest Airflow renders the dbt tasks from: written by `dbt parse` at install time, never committed."""
     return Path(os.environ.get("CDP_DBT_MANIFEST", dbt_project_dir() / "target" / "airflow" / "manifest.json"))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
+from pathlib import Path
 
+from cdp import settings
 from cdp.audiences.membership import latest_change_counts
 from cdp.governance.withheld import withheld_by_reason
 from cdp.pipeline import DayResult
@@ -126,3 +129,84 @@ def render(results: list[DayResult], totals: dict | None = None) -> str:
     errors += [f"{d.dt}: activation {a.activation} stopped" for d in results for a in d.activations if a.error]
     lines += ["", "Result: " + ("FAILED — " + "; ".join(errors) if errors else "all stages succeeded"), ""]
     return "\n".join(lines)
+
+
+def _rows(cur, table: str, sql: str, params: tuple) -> list[tuple]:
+    """The query's rows, or none when `table` does not exist yet."""
+    cur.execute("select to_regclass(%s)", (table,))
+    if cur.fetchone()[0] is None:
+        return []
+    cur.execute(sql, params)
+    return cur.fetchall()
+
+
+def day_report(dt: date, activations: dict[str, dict | None]) -> str:
+    """One day's chain in Airflow (ingest, build, activation), from what the warehouse recorded for `dt`.
+
+    `activations` holds each activation task's counts (None when it failed or did not run); the
+    gates passed, or this report's DAG would not have been started by their assets.
+    """
+    with connect() as conn, conn.cursor() as cur:
+        totals = warehouse_totals(conn)
+        loads = _rows(
+            cur,
+            "ingest.load_report",
+            "select source, count(*), sum(rows_read), sum(rows_loaded), sum(rows_quarantined),"
+            " count(rejected_reason) from ingest.load_report where dt = %s group by source order by source",
+            (dt,),
+        )
+        merges = _rows(cur, "identity.profile_merges", "select count(*) from identity.profile_merges", ())
+        changes = _rows(
+            cur,
+            "audiences.membership_changes",
+            "select audience, count(*) filter (where change = 'entered'), count(*) filter (where change = 'exited')"
+            " from audiences.membership_changes where run_date = %s group by audience order by audience",
+            (dt,),
+        )
+    lines = ["", f"Daily run summary for {dt}", "=" * 34, "", "Ingest (rows per source)"]
+    lines += _table(
+        ["source", "files", "read", "loaded", "quarantined", "rejected files"],
+        [list(row) for row in loads] or [["(nothing loaded)", 0, 0, 0, 0, 0]],
+    )
+    lines += ["", "Identity and profiles"]
+    lines.append(f"  identities stitched: {totals['identities']}   profiles: {totals['profiles']}")
+    lines.append(
+        f"  identities rejected: {totals['rejected_identities']}   profile merges: {merges[0][0] if merges else 0}"
+    )
+    lines += ["", "Audiences (members now; entered and exited on this date)"]
+    changed = {audience: (entered, exited) for audience, entered, exited in changes}
+    lines += _table(
+        ["audience", "members", "entered", "exited"],
+        [[a, n, *changed.get(a, (0, 0))] for a, n in totals["audiences"].items()] or [["(none)", 0, 0, 0]],
+    )
+    lines += ["", "Activation (records per destination)"]
+    counts = ("sent", "withheld", "rejected", "failed")
+    lines += _table(
+        ["activation", *counts],
+        [
+            [name, *(c.get(k, 0) for k in counts)] if c else [name, "not finished", "", "", ""]
+            for name, c in activations.items()
+        ]
+        or [["(none)", 0, 0, 0, 0]],
+    )
+    unfinished = sorted(name for name, c in activations.items() if not c)
+    lines += ["", "Quality gates: raw_ingest and warehouse_outputs passed (their assets started this run)"]
+    lines += [
+        "",
+        "Result: " + (f"FAILED — not finished: {', '.join(unfinished)}" if unfinished else "all stages succeeded"),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def as_markdown(title: str, report: str) -> str:
+    """A report as a Markdown file: the fixed-width tables kept in a text block."""
+    return f"# {title}\n\n```text\n{report.strip()}\n```\n"
+
+
+def write_report(name: str, title: str, report: str) -> Path:
+    """`<reports dir>/<name>.md`, replaced when the same run or day is reported again."""
+    path = settings.reports_dir() / f"{name}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(as_markdown(title, report), encoding="utf-8")
+    return path

@@ -93,3 +93,34 @@ def test_plan_adds_updates_removes_and_holds_back_what_was_refused_unchanged():
 def test_chunks_keep_order_and_size():
     assert chunks(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
     assert chunks([], 3) == [[]]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://:s3cret@hooks.example.com:8443/cdp/in?timeout=3",
+        "aws://AKIA:se%2Fcret@/?region_name=eu-west-1&base_uri=s3%3A%2F%2Fbucket%2Fcdp",
+        "http://:token@?__extra__=%7B%22app_secret%22%3A+%22x%22%7D",
+        '{"conn_type": "https", "host": "hooks.example.com/cdp", "password": "p", "extra": {"app_secret": "x"}}',
+    ],
+)
+def test_connections_in_the_environment_read_as_airflow_reads_them(value):
+    from airflow.sdk import Connection
+
+    from cdp.activation.instances import parse_connection
+
+    airflow = Connection.from_json(value, conn_id="x") if value.startswith("{") else Connection.from_uri(value, "x")
+    ours = parse_connection(value)
+    fields = ("conn_type", "host", "login", "password", "port", "schema")
+    assert {f: getattr(ours, f) or None for f in fields} == {f: getattr(airflow, f) or None for f in fields}
+    assert ours.extra == airflow.extra_dejson
+
+
+def test_instance_url_from_connection_fields(monkeypatch):
+    from cdp.activation.instances import configured
+
+    monkeypatch.setenv("AIRFLOW_CONN_HOOK_A", "https://:s@hooks.example.com:8443/cdp")
+    monkeypatch.setenv("AIRFLOW_CONN_HOOK_B", '{"conn_type": "http", "host": "http://127.0.0.1:9/in", "password": "s"}')
+    assert configured("hook_a").url == "https://hooks.example.com:8443/cdp"
+    assert configured("hook_b").url == "http://127.0.0.1:9/in"
+    assert configured("hook_c") is None

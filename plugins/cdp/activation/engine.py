@@ -487,7 +487,8 @@ class Sync:
         self.conn.rollback()
         changes = state.Changes()
         for item in items:
-            self._outcome(changes, batch, item, "failed", reason)
+            if item.action != "keep":  # an unchanged member re-sent in a whole set is no change that failed
+                self._outcome(changes, batch, item, "failed", reason)
         self._apply(cur, changes)
 
     def _log_unsent(self, cur, reason: str) -> None:

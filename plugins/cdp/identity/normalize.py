@@ -121,6 +121,7 @@ def _distinct_new_values_sql(sources: Iterable[str], with_dates: bool) -> str:
         f"select namespace, raw_value, region from ({union}) v"
         " where not exists (select 1 from prep.identifiers p where p.namespace = v.namespace"
         " and p.raw_value = v.raw_value and p.default_region = v.region)"
+        " order by namespace, raw_value, region"  # the primary key's order: see normalize_identifiers
     )
 
 
@@ -155,7 +156,6 @@ def normalize_identifiers(conn, dates: list[date] | None = None, rules: Identity
             normalized.append((namespace, raw_value, region, result.identity_value, result.reason))
         # Straight in, in key order: the values are new (the query leaves out those already there, and
         # the lock keeps other runs out), and sorted rows fill the primary key's index from left to right.
-        normalized.sort()
         columns = ("namespace", "raw_value", "default_region", "identity_value", "reason")
         copy_rows(cur, "prep.identifiers", columns, normalized)
         # dbt's staging views join every raw row to this table right after: without fresh statistics

@@ -1,0 +1,199 @@
+"""The data engineer's path through the Airflow UI, in headless Chromium against the real local stack.
+
+The stack is what `make up` starts (scripts/local_airflow.sh: API server and UI, scheduler, DAG
+processor, triggerer, the embedded warehouse and one day of sample data), on free ports in a
+private CDP_HOME. The test logs in, finds the DAGs, triggers cdp_ingest for the sample day from the
+trigger form, unpauses the DAGs and follows the asset-driven chain through cdp_activate.
+Screenshots of the DAG list and the asset graph go to test-artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+DAG_IDS = ("cdp_ingest", "cdp_build", "cdp_activate")
+CHAIN_TIMEOUT_S = 900
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Stack:
+    """The running local stack: its URL, admin password, and the REST API for waiting on runs."""
+
+    def __init__(self, url: str, password: str, home: Path):
+        self.url, self.password, self.home = url, password, home
+        self._token = None
+
+    def api(self, path: str) -> dict:
+        if self._token is None:
+            body = json.dumps({"username": "admin", "password": self.password}).encode()
+            request = urllib.request.Request(
+                f"{self.url}/auth/token", body, {"Content-Type": "application/json"}, method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                self._token = json.load(response)["access_token"]
+        request = urllib.request.Request(f"{self.url}/api/v2/{path}", headers={"Authorization": f"Bearer {self._token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.api(f"dags/{dag_id}/dagRuns?order_by=-run_after")["dag_runs"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """`make up` in a private CDP_HOME on free ports, with one small sample day; `make down` after."""
+    home = tmp_path_factory.mktemp("local-stack")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CDP_", "WAREHOUSE_URL"))}
+    env.update(
+        CDP_HOME=str(home),
+        AIRFLOW_HOME=str(home / "airflow"),
+        AIRFLOW_PORT=str(free_port()),
+        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
+        AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
+        CDP_SAMPLE_CUSTOMERS="300",
+        CDP_SAMPLE_DAYS="1",
+    )
+    script = str(REPO / "scripts" / "local_airflow.sh")
+    up = subprocess.run([script, "up"], env=env, capture_output=True, text=True, timeout=600)
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        login = re.search(r"Airflow UI: (\S+)\s+login: admin / (\S+)", up.stdout)
+        assert login, up.stdout
+        yield Stack(login.group(1), login.group(2), home)
+    finally:
+        subprocess.run([script, "down"], env=env, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def page(stack):
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: install Debian's Chromium (apt-get install chromium), as .ci/run does")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()
+
+
+def log_in(page, stack: Stack) -> None:
+    page.goto(stack.url)
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(stack.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{stack.url}/")
+
+
+def trigger_for_day(page, stack: Stack, dag_id: str, day: datetime) -> None:
+    """The trigger form: a single run with the day as logical date; the DAG stays paused for now."""
+    page.goto(f"{stack.url}/dags/{dag_id}")
+    page.get_by_role("button", name="Trigger").first.click()
+    dialog = page.get_by_role("dialog")
+    page.get_by_test_id("datetime-input").click()
+    page.get_by_placeholder("YYYY/MM/DD").fill(day.strftime("%Y/%m/%d"))
+    page.get_by_placeholder("HH:mm").fill("00:00")
+    dialog.get_by_text(f"Trigger Dag - {dag_id}").click()  # closes the date picker
+    assert page.get_by_test_id("datetime-input").inner_text().strip() == day.strftime("%b %-d, %Y 00:00")
+    dialog.get_by_text(f"Unpause {dag_id} on trigger").click()
+    dialog.get_by_role("button", name="Trigger").click()
+    page.get_by_text("Dag run has been successfully triggered").wait_for()
+
+
+def unpause(page, stack: Stack, dag_id: str) -> None:
+    page.goto(f"{stack.url}/dags/{dag_id}")
+    toggle = page.get_by_test_id("toggle-pause")
+    toggle.click()
+    page.wait_for_function("el => el.dataset.state === 'checked'", arg=toggle.element_handle())
+
+
+def wait_for_chain(stack: Stack, day: str) -> dict[str, dict]:
+    """The latest run of each DAG once all three have finished (the two downstream ones via assets)."""
+    deadline = time.monotonic() + CHAIN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        latest = {dag_id: (stack.runs(dag_id) or [None])[0] for dag_id in DAG_IDS}
+        if latest["cdp_ingest"] and latest["cdp_ingest"]["state"] == "failed":
+            return latest
+        if all(run and run["state"] in ("success", "failed") for run in latest.values()):
+            return latest
+        time.sleep(5)
+    pytest.fail(f"the chain for {day} did not finish in {CHAIN_TIMEOUT_S} s: {latest}")
+
+
+def test_login_shows_the_three_dags_with_their_docs(page, stack):
+    log_in(page, stack)
+    page.goto(f"{stack.url}/dags")
+    for dag_id in DAG_IDS:
+        page.get_by_role("link", name=dag_id, exact=True).wait_for()
+    assert page.get_by_text("3 Dags").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "dag-list.png"), full_page=True)
+    page.goto(f"{stack.url}/dags/cdp_build")
+    page.get_by_role("button", name="Dag Docs").click()
+    page.get_by_text("Triage").first.wait_for()
+
+
+def test_trigger_ingest_and_follow_the_chain_to_activation(page, stack):
+    # The sample day is yesterday: the day a daily run started today works on, so the trigger's
+    # logical date is the scheduled one and unpausing adds no second run.
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    log_in(page, stack)
+    trigger_for_day(page, stack, "cdp_ingest", day)
+    for dag_id in ("cdp_activate", "cdp_build", "cdp_ingest"):
+        unpause(page, stack, dag_id)
+
+    latest = wait_for_chain(stack, day.date().isoformat())
+    assert {dag_id: run["state"] for dag_id, run in latest.items()} == dict.fromkeys(DAG_IDS, "success"), latest
+    ingest = latest["cdp_ingest"]
+    assert ingest["run_type"] == "manual" and ingest["logical_date"].startswith(day.date().isoformat())
+    assert latest["cdp_build"]["run_type"] == latest["cdp_activate"]["run_type"] == "asset_triggered"
+    assert len(stack.runs("cdp_ingest")) == 1  # the scheduled run for the same day was not added
+
+    # The UI shows the runs' states and the final task's log: the day's summary, without PII.
+    page.goto(f"{stack.url}/dags/cdp_activate/runs")
+    page.get_by_text("success").first.wait_for()
+    run_id = latest["cdp_activate"]["dag_run_id"]
+    page.goto(f"{stack.url}/dags/cdp_activate/runs/{run_id}/tasks/summarize")
+    summary = page.get_by_text(f"Daily run summary for {day.date()}")
+    summary.first.wait_for()
+    log_text = page.locator("body").inner_text()
+    assert "Ingest (rows per source)" in log_text and "crm_customers" in log_text
+    assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", log_text), "an email address in the task log"
+    assert (stack.home / "reports" / f"airflow-{day.date()}.md").is_file()
+
+    # The asset graph, from ingest through build to activation.
+    assets = {a["name"]: a["id"] for a in stack.api("assets")["assets"]}
+    page.goto(f"{stack.url}/assets/{assets['cdp_audiences_ready']}")
+    page.get_by_text("cdp_activate").first.wait_for()
+    page.get_by_text("cdp_build").first.wait_for()
+    page.wait_for_timeout(1000)  # the graph's layout settles
+    page.screenshot(path=str(ARTIFACTS / "asset-graph.png"), full_page=True)
