@@ -51,10 +51,11 @@ test: install ## run the test suite (unit, integration, end to end)
 	$(BIN)/pytest
 
 test-unit: install ## only the fast unit tests
-	$(BIN)/pytest -m "not integration and not e2e"
+	$(BIN)/pytest -m "not integration and not e2e and not browser"
 
-lint: install governance ## ruff (with Airflow rules), the DAG integrity test and the governance check
+lint: install governance ## ruff (with Airflow rules), sqlfluff on the dbt models, the DAG integrity test, the governance check
 	$(BIN)/ruff check plugins dags tests bench
+	scripts/lint_sql.sh
 	$(BIN)/pytest -q tests/dags
 
 governance: install ## every activation against the data policies and the dbt labels (no warehouse needed)

@@ -7,6 +7,7 @@ cdp_ingest → (raw data ready) → cdp_build → (audiences ready) → cdp_acti
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import date, datetime, timedelta
 
@@ -15,6 +16,7 @@ from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_curren
 from cdp import settings
 from cdp.drop_sensor import DropSensor
 
+log = logging.getLogger(__name__)
 RAW_READY = Asset(name="cdp_raw_data_ready")
 AUDIENCES_READY = Asset(name="cdp_audiences_ready")
 SOURCE_NAMES = (
@@ -309,8 +311,10 @@ def summarize(names: list[str]) -> dict:
     results = {name: ti.xcom_pull(task_ids=f"activate_{name}") for name in names}
     dt = _run_date(context["params"])
     report = day_report(dt, results)
-    print(report)
-    print(f"(summary written to {write_report(f'airflow-{dt}', f'Daily run summary for {dt}', report)})")
+    # Logged line by line (not printed): the task log then shows it in order, not after the return value.
+    for line in report.splitlines():
+        log.info("%s", line)
+    log.info("summary written to %s", write_report(f"airflow-{dt}", f"Daily run summary for {dt}", report))
     done = [c for c in results.values() if c]
     return {
         "activations": results,

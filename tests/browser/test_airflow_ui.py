@@ -59,7 +59,8 @@ class Stack:
             )
             with urllib.request.urlopen(request, timeout=30) as response:
                 self._token = json.load(response)["access_token"]
-        request = urllib.request.Request(f"{self.url}/api/v2/{path}", headers={"Authorization": f"Bearer {self._token}"})
+        headers = {"Authorization": f"Bearer {self._token}"}
+        request = urllib.request.Request(f"{self.url}/api/v2/{path}", headers=headers)
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.load(response)
 
@@ -94,6 +95,7 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(stack):
+    """Chromium, logged in to the UI with the login `make up` printed."""
     from playwright.sync_api import sync_playwright
 
     if not CHROMIUM.exists():
@@ -103,12 +105,14 @@ def page(stack):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.set_default_timeout(60_000)
+        log_in(page, stack)
         yield page
         browser.close()
 
 
 def log_in(page, stack: Stack) -> None:
     page.goto(stack.url)
+    page.wait_for_url("**/auth/login**")  # the UI asks for the login first
     page.get_by_label("Username").fill("admin")
     page.get_by_label("Password").fill(stack.password)
     page.get_by_role("button", name="Sign in").click()
@@ -151,7 +155,6 @@ def wait_for_chain(stack: Stack, day: str) -> dict[str, dict]:
 
 
 def test_login_shows_the_three_dags_with_their_docs(page, stack):
-    log_in(page, stack)
     page.goto(f"{stack.url}/dags")
     for dag_id in DAG_IDS:
         page.get_by_role("link", name=dag_id, exact=True).wait_for()
@@ -166,7 +169,6 @@ def test_trigger_ingest_and_follow_the_chain_to_activation(page, stack):
     # The sample day is yesterday: the day a daily run started today works on, so the trigger's
     # logical date is the scheduled one and unpausing adds no second run.
     day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
-    log_in(page, stack)
     trigger_for_day(page, stack, "cdp_ingest", day)
     for dag_id in ("cdp_activate", "cdp_build", "cdp_ingest"):
         unpause(page, stack, dag_id)

@@ -61,10 +61,19 @@ def run_operation(macro: str, args: dict) -> None:
     assert result.success, f"dbt run-operation {macro} failed"
 
 
-def fetch_map(conn, sql: str) -> dict[int, int]:
+def _read(conn, sql: str, params: tuple | dict = ()) -> list[tuple]:
+    """Rows of a query; ends the read's transaction, which would otherwise hold locks that
+    block dbt's table swaps."""
     with conn.cursor() as cur:
-        cur.execute(sql)
-        return dict(cur.fetchall())
+        cur.execute(sql, params)
+        result = cur.fetchall()
+    if not conn.autocommit:
+        conn.commit()
+    return result
+
+
+def fetch_map(conn, sql: str) -> dict[int, int]:
+    return dict(_read(conn, sql))
 
 
 def canonical_partition(labels: dict) -> set[frozenset]:
@@ -89,20 +98,17 @@ def insert_raw(conn, source: str, rows: list[dict], dt: str) -> None:
 
 
 def profile_of(conn, namespace: str, value: str) -> str | None:
-    with conn.cursor() as cur:
-        cur.execute(
-            "select profile_id from identity.identity_map where namespace = %s and identity_value = %s",
-            (namespace, value),
-        )
-        rows = cur.fetchall()
-    assert len(rows) <= 1
-    return rows[0][0] if rows else None
+    found = _read(
+        conn,
+        "select profile_id from identity.identity_map where namespace = %s and identity_value = %s",
+        (namespace, value),
+    )
+    assert len(found) <= 1
+    return found[0][0] if found else None
 
 
 def rows(conn, sql: str, params: tuple = ()) -> list[tuple]:
-    with conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall()
+    return _read(conn, sql, params)
 
 
 IDENTITY_OUTPUTS = "+identity_map +profile_merges +rejected_identities +int_source_records_profiled"

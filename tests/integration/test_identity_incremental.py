@@ -32,7 +32,8 @@ IDENTITY_TABLES = {
     "profile_merges": "select * from identity.profile_merges",
     "rejected_identities": "select * from identity.rejected_identities",
     "profile_ids": "select * from identity.stitch_profile_ids",
-    "assignments": "select * from identity.stitch_profile_assignments",
+    "history": "select * from identity.stitch_identity_history",
+    "links": "select * from identity.stitch_links",
     "records": "select * from identity.int_source_records_profiled",
 }
 
@@ -217,9 +218,9 @@ def test_merge_keeps_the_older_id_and_is_recorded_at_the_run_date(history):
 def test_rerun_of_a_date_leaves_identical_tables(history):
     before = _identity_state(history)
     build_identity("2026-11-03")
-    assert _identity_state(history) == before
+    assert _identity_state(history) == before  # stitch_runs included: replayed as the first time
     assert rows(history, "select mode, full_reason from identity.stitch_runs where run_date = '2026-11-03'") == [
-        ("full", "rerun of a date already run")
+        ("incremental", None)
     ]
 
 
@@ -262,5 +263,9 @@ def test_deleted_record_leaves_the_profile_to_the_identities_that_remain(history
     assert profile_of(history, "crm", "C-40") is None
     assert profile_of(history, "email", "n@example.com") is None
     assert profile_of(history, "email", "m@example.com") == profile == profile_of(history, "ecid", "ecid-m")
-    closed = rows(history, "select count(*) from identity.stitch_profile_assignments where valid_to = '2026-11-07'")
-    assert closed == [(2,)]  # C-40 and n@example.com left the profile on that date
+    gone = rows(
+        history,
+        "select count(*) from identity.stitch_identity_history where valid_to = '2026-11-07'"
+        " and node_id not in (select node_id from identity.int_identity_components_stitched)",
+    )
+    assert gone == [(2,)]  # C-40 and n@example.com left on that date

@@ -18,25 +18,30 @@
      the kept ones are regrouped by connected components of the links between them.
   5. Profile ids (stitch_assign_profile_ids below).
   6. State: the model's own table (one row per node: candidate component, profile, whether
-     a guard cut its component), stitch_links, stitch_rejected_links, updated for the scope.
+     a guard cut its component) and the history tables, updated for the scope.
 
-  State tables, in the model's schema, kept across runs and never dropped by dbt
-  (a --full-refresh or var identity_full_rebuild recomputes the graph in full but keeps
-  the profile ids):
-    stitch_runs                   one row per run date: mode, counts, rounds (statistics)
-    stitch_links                  the links of the previous run (to find what changed)
-    stitch_rejected_links         links the guards did not make, and why
-    stitch_profile_ids            every profile id ever minted: anchor identity, date
-    stitch_profile_merges         from_profile_id, to_profile_id, at (the run date)
-    stitch_profile_assignments    node -> profile history (valid_from, valid_to run dates)
-  A run for a date on or before the latest run's date (a rerun, a backfill) first removes
-  what runs from that date on wrote, then runs in full against the history before it: the
-  same inputs and run date always leave the same tables.
+  State tables, in the model's schema, kept across runs and never dropped by dbt:
+    stitch_runs              one row per run date: mode, counts, rounds (statistics)
+    stitch_links             every link, with the run dates it was present
+                             (valid_from, valid_to): what changed since the previous run
+    stitch_identity_history  every node's candidate component, profile and guard flag, with
+                             the run dates they held: the model's table as of any run
+    stitch_profile_ids       every profile id ever minted: anchor identity, date
+    stitch_profile_merges    from_profile_id, to_profile_id, at (the run date)
+  The links the guards did not make are derived from the links and the model's table
+  (int_identity_links_rejected).
+
+  A run is full on the first run, when the rules' fingerprint differs from the previous
+  run's, with --full-refresh or with var identity_full_rebuild; otherwise incremental. Both
+  keep the profile ids. A run for a date on or before the latest run's date (a rerun, a
+  backfill) first forgets what runs from that date on wrote and restores the model's table as
+  of the run before it, then runs as the first time: the same inputs and run date leave the
+  same tables, statistics included.
 -#}
 
 {% macro stitch_state(target_relation) -%}
     {%- set state = {} -%}
-    {%- for name in ['runs', 'links', 'rejected_links', 'profile_ids', 'profile_merges', 'profile_assignments'] -%}
+    {%- for name in ['runs', 'links', 'identity_history', 'profile_ids', 'profile_merges'] -%}
         {%- do state.update({name: api.Relation.create(
             database=target_relation.database, schema=target_relation.schema,
             identifier='stitch_' ~ name, type='table')}) -%}
@@ -60,10 +65,13 @@
             ('guard_rounds', 'integer'), ('rejected_link_count', 'bigint'), ('cut_identity_count', 'bigint'),
             ('profiles_minted', 'bigint'), ('profiles_merged', 'bigint'), ('max_rounds', 'integer not null'),
         ],
-        'links': [('node_id_a', 'bigint not null'), ('node_id_b', 'bigint not null')],
-        'rejected_links': [
+        'links': [
             ('node_id_a', 'bigint not null'), ('node_id_b', 'bigint not null'),
-            ('component_node_id', 'bigint not null'), ('reason', 'varchar(32) not null'),
+            ('valid_from', 'date not null'), ('valid_to', 'date'),
+        ],
+        'identity_history': [
+            ('node_id', 'bigint not null'), ('component_node_id', 'bigint not null'), ('profile_id', 'varchar(64)'),
+            ('component_guarded', 'boolean not null'), ('valid_from', 'date not null'), ('valid_to', 'date'),
         ],
         'profile_ids': [
             ('profile_id', 'varchar(64) not null'), ('anchor_node_id', 'bigint not null'),
@@ -72,10 +80,6 @@
         ],
         'profile_merges': [
             ('from_profile_id', 'varchar(64) not null'), ('to_profile_id', 'varchar(64) not null'), ('at', 'date not null'),
-        ],
-        'profile_assignments': [
-            ('node_id', 'bigint not null'), ('profile_id', 'varchar(64) not null'),
-            ('valid_from', 'date not null'), ('valid_to', 'date'),
         ],
     } -%}
     {%- for name, cols in columns.items() -%}
@@ -102,9 +106,10 @@
     {%- set statements = [
         'create unique index if not exists stitch_runs_pkey_idx on ' ~ state['runs'] ~ ' (model_name, run_date)',
         'create unique index if not exists stitch_profile_ids_pkey_idx on ' ~ state['profile_ids'] ~ ' (profile_id)',
-        'create index if not exists stitch_profile_assignments_open_idx on ' ~ state['profile_assignments']
+        'create index if not exists stitch_identity_history_open_idx on ' ~ state['identity_history']
             ~ ' (node_id) where valid_to is null',
-        'create index if not exists stitch_rejected_links_component_idx on ' ~ state['rejected_links'] ~ ' (component_node_id)',
+        'create index if not exists stitch_links_open_idx on ' ~ state['links']
+            ~ ' (node_id_a, node_id_b) where valid_to is null',
     ] -%}
     {%- for statement in statements -%}{%- do run_query(statement) -%}{%- endfor -%}
 {%- endmacro %}
@@ -133,16 +138,25 @@
 {%- endmacro %}
 
 {#- Forget what runs dated `run_date` or later wrote: the state becomes that of the latest run
-    before it. -#}
+    before it (the model's table is restored from stitch_identity_history by the caller). -#}
 {% macro stitch_forget_from(state, run_date_sql, model_name) -%}
     {%- set statements = [
         'delete from ' ~ state['runs'] ~ " where model_name = '" ~ model_name ~ "' and run_date >= " ~ run_date_sql,
         'delete from ' ~ state['profile_ids'] ~ ' where minted_on >= ' ~ run_date_sql,
         'delete from ' ~ state['profile_merges'] ~ ' where at >= ' ~ run_date_sql,
-        'delete from ' ~ state['profile_assignments'] ~ ' where valid_from >= ' ~ run_date_sql,
-        'update ' ~ state['profile_assignments'] ~ ' set valid_to = null where valid_to >= ' ~ run_date_sql,
     ] -%}
+    {%- for history in [state['identity_history'], state['links']] -%}
+        {%- do statements.append('delete from ' ~ history ~ ' where valid_from >= ' ~ run_date_sql) -%}
+        {%- do statements.append('update ' ~ history ~ ' set valid_to = null where valid_to >= ' ~ run_date_sql) -%}
+    {%- endfor -%}
     {%- for statement in statements -%}{%- do run_query(statement) -%}{%- endfor -%}
+{%- endmacro %}
+
+{#- The model's table as of the latest run in the history (its open rows). -#}
+{% macro stitch_history_state_sql(state) -%}
+    select node_id, component_node_id, profile_id, component_guarded
+    from {{ state['identity_history'] }}
+    where valid_to is null
 {%- endmacro %}
 
 {#- The rules the stitching reads: {fingerprint, max_identities_per_profile}. -#}
@@ -170,15 +184,20 @@
     {%- set rules = cdp.stitch_rules(rules_relation) -%}
     {%- do cdp.stitch_create_state(state) -%}
 
+    {#- A rerun or a backfill: forget what runs from this date on wrote. -#}
+    {%- set rerun = cdp.query_int('select count(*) from ' ~ state['runs'] ~ " where model_name = '" ~ model_name
+        ~ "' and run_date >= " ~ run_date_sql) > 0 -%}
+    {%- if rerun -%}
+        {%- do cdp.stitch_forget_from(state, run_date_sql, model_name) -%}
+    {%- endif -%}
+
     {#- Full or incremental? -#}
-    {%- set last = run_query('select cast(run_date as ' ~ dbt.type_string() ~ '), rules_fingerprint from ' ~ state['runs']
-        ~ " where model_name = '" ~ model_name ~ "' order by run_date desc limit 1").rows -%}
+    {%- set previous = run_query('select rules_fingerprint from ' ~ state['runs'] ~ " where model_name = '"
+        ~ model_name ~ "' order by run_date desc limit 1").rows -%}
     {%- set full_reason = none -%}
-    {%- if not target_exists or last | length == 0 -%}
+    {%- if previous | length == 0 -%}
         {%- set full_reason = 'first run' -%}
-    {%- elif last[0][0] >= cdp.run_date().isoformat() -%}
-        {%- set full_reason = 'rerun of a date already run' -%}
-    {%- elif last[0][1] != rules['fingerprint'] -%}
+    {%- elif previous[0][0] != rules['fingerprint'] -%}
         {%- set full_reason = 'identity rules changed' -%}
     {%- elif should_full_refresh() -%}
         {%- set full_reason = 'full refresh' -%}
@@ -186,16 +205,25 @@
         {%- set full_reason = 'identity_full_rebuild' -%}
     {%- endif -%}
     {%- set full = full_reason is not none -%}
-    {%- if full -%}
-        {%- do cdp.stitch_forget_from(state, run_date_sql, model_name) -%}
+    {%- if not full and (rerun or not target_exists) -%}
+        {#- the model's table as of the previous run, from the history -#}
+        {%- if target_exists -%}
+            {%- do run_query('delete from ' ~ target) -%}
+            {%- do run_query('insert into ' ~ target ~ ' (node_id, component_node_id, profile_id, component_guarded) '
+                ~ cdp.stitch_history_state_sql(state)) -%}
+            {%- do cdp.analyze_work_table(target) -%}
+        {%- else -%}
+            {%- do cdp.stitch_create_target(target, cdp.stitch_history_state_sql(state)) -%}
+        {%- endif -%}
     {%- endif -%}
 
     {%- set w = {} -%}
-    {%- for name in ['scope', 'scope_prev', 'added', 'removed', 'members', 'conflicts', 'groups', 'ranked', 'final', 'rejected'] -%}
+    {%- for name in ['scope', 'scope_prev', 'added', 'removed', 'members', 'conflicts', 'groups', 'ranked', 'final', 'prev_state', 'new_state'] -%}
         {%- do w.update({name: cdp.stitch_work(target, name)}) -%}
     {%- endfor -%}
 
     {#- 1. scope -#}
+    {%- do cdp.stitch_link_changes(links_relation, state, w) -%}
     {%- if full -%}
         {%- do cdp.create_work_table(w['scope'], 'select node_id from (' ~ nodes_sql ~ ') as nodes') -%}
         {%- set graph_sql = 'select node_id, node_id as linked_node_id from ' ~ w['scope']
@@ -288,40 +316,31 @@
         ~ ' and component_node_id in (select component_node_id from ' ~ w['final'] ~ ' where component_guarded)') -%}
     {%- do cdp.analyze_work_table(w['final']) -%}
 
-    {#- Links the guards did not make, in the scope. -#}
-    {%- do cdp.create_work_table(w['rejected'],
-        'select links.node_id_a, links.node_id_b, final_a.component_node_id,'
-        ~ " case when final_a.group_node_id is null or final_b.group_node_id is null then 'graph_limit'"
-        ~ " else 'unique_namespace_conflict' end as reason"
-        ~ ' from ' ~ links_relation ~ ' as links'
-        ~ ' inner join ' ~ w['final'] ~ ' as final_a on final_a.node_id = links.node_id_a'
-        ~ ' inner join ' ~ w['final'] ~ ' as final_b on final_b.node_id = links.node_id_b'
-        ~ ' where final_a.component_guarded and (final_a.group_node_id is null or final_b.group_node_id is null'
-        ~ ' or final_a.group_node_id <> final_b.group_node_id)') -%}
+    {#- 5. profile ids, against the previous state of the scope's nodes (every node in a full run) -#}
+    {%- do cdp.create_work_table(w['prev_state'],
+        'select history.node_id, history.component_node_id, history.profile_id, history.component_guarded'
+        ~ ' from ' ~ state['identity_history'] ~ ' as history'
+        ~ ((' inner join ' ~ w['scope_prev'] ~ ' as scope_prev on scope_prev.node_id = history.node_id') if not full else '')
+        ~ ' where history.valid_to is null') -%}
+    {%- set ids = cdp.stitch_assign_profile_ids(nodes_sql, w['final'], w['prev_state'], state, target, run_date_sql) -%}
+    {%- do cdp.create_work_table(w['new_state'],
+        'select final.node_id, final.component_node_id, assigned.profile_id, final.component_guarded'
+        ~ ' from ' ~ w['final'] ~ ' as final left join ' ~ ids['assigned'] ~ ' as assigned on assigned.node_id = final.node_id') -%}
+    {%- do cdp.drop_work_table(ids['assigned']) -%}
 
-    {#- 5. profile ids -#}
-    {%- set ids = cdp.stitch_assign_profile_ids(nodes_sql, w['final'], none if full else w['scope_prev'],
-        state, target, run_date_sql) -%}
-
-    {#- 6. state -#}
-    {%- set new_rows_sql = 'select final.node_id, final.component_node_id, assigned.profile_id, final.component_guarded'
-        ~ ' from ' ~ w['final'] ~ ' as final left join ' ~ ids['assigned'] ~ ' as assigned on assigned.node_id = final.node_id' -%}
-    {%- if full -%}
-        {%- do run_query('delete from ' ~ state['links']) -%}
-        {%- do run_query('insert into ' ~ state['links'] ~ ' (node_id_a, node_id_b) select node_id_a, node_id_b from ' ~ links_relation) -%}
-        {%- do run_query('delete from ' ~ state['rejected_links']) -%}
-    {%- else -%}
-        {%- do run_query('delete from ' ~ state['links'] ~ ' as state using ' ~ w['removed'] ~ ' as removed'
-            ~ ' where state.node_id_a = removed.node_id_a and state.node_id_b = removed.node_id_b') -%}
-        {%- do run_query('insert into ' ~ state['links'] ~ ' (node_id_a, node_id_b) select node_id_a, node_id_b from ' ~ w['added']) -%}
-        {%- do run_query('delete from ' ~ state['rejected_links'] ~ ' where component_node_id in'
-            ~ ' (select component_node_id from ' ~ target ~ ' where node_id in (select node_id from ' ~ w['scope_prev'] ~ '))') -%}
+    {#- 6. state: history of the nodes and links, the model's table (incremental: in place) -#}
+    {%- do cdp.stitch_write_history(state, w['prev_state'], w['new_state'], run_date_sql) -%}
+    {%- do run_query('update ' ~ state['links'] ~ ' as history set valid_to = ' ~ run_date_sql
+        ~ ' from ' ~ w['removed'] ~ ' as removed where history.node_id_a = removed.node_id_a'
+        ~ ' and history.node_id_b = removed.node_id_b and history.valid_to is null') -%}
+    {%- do run_query('insert into ' ~ state['links'] ~ ' (node_id_a, node_id_b, valid_from, valid_to)'
+        ~ ' select node_id_a, node_id_b, ' ~ run_date_sql ~ ', null from ' ~ w['added']) -%}
+    {%- do cdp.analyze_work_table(state['links']) -%}
+    {%- do cdp.analyze_work_table(state['identity_history']) -%}
+    {%- if not full -%}
         {%- do run_query('delete from ' ~ target ~ ' where node_id in (select node_id from ' ~ w['scope_prev'] ~ ')') -%}
     {%- endif -%}
-    {%- do run_query('insert into ' ~ state['rejected_links'] ~ ' (node_id_a, node_id_b, component_node_id, reason)'
-        ~ ' select node_id_a, node_id_b, component_node_id, reason from ' ~ w['rejected']) -%}
-    {%- do cdp.analyze_work_table(state['links']) -%}
-    {%- do w.update({'assigned': ids['assigned']}) -%}
+    {%- set new_rows_sql = 'select node_id, component_node_id, profile_id, component_guarded from ' ~ w['new_state'] -%}
 
     {%- set result = {
         'full': full, 'full_reason': full_reason, 'fingerprint': rules['fingerprint'], 'new_rows_sql': new_rows_sql,
@@ -332,18 +351,23 @@
     {{ return(result) }}
 {% endmacro %}
 
-{#- Incremental scope: the previous run's candidate components that a change reaches. Fills
-    w.added / w.removed (links), w.scope_prev (previous nodes to replace) and w.scope (current
-    nodes to recompute). -#}
-{% macro stitch_incremental_scope(nodes_sql, links_relation, target, state, w) -%}
+{#- The links added and removed since the previous run (open rows of stitch_links): w.added,
+    w.removed. -#}
+{% macro stitch_link_changes(links_relation, state, w) -%}
     {%- do cdp.create_work_table(w['added'],
         'select links.node_id_a, links.node_id_b from ' ~ links_relation ~ ' as links'
-        ~ ' left join ' ~ state['links'] ~ ' as previous on previous.node_id_a = links.node_id_a'
-        ~ ' and previous.node_id_b = links.node_id_b where previous.node_id_a is null') -%}
+        ~ ' where not exists (select 1 from ' ~ state['links'] ~ ' as previous where previous.valid_to is null'
+        ~ ' and previous.node_id_a = links.node_id_a and previous.node_id_b = links.node_id_b)') -%}
     {%- do cdp.create_work_table(w['removed'],
         'select previous.node_id_a, previous.node_id_b from ' ~ state['links'] ~ ' as previous'
-        ~ ' left join ' ~ links_relation ~ ' as links on links.node_id_a = previous.node_id_a'
-        ~ ' and links.node_id_b = previous.node_id_b where links.node_id_a is null') -%}
+        ~ ' where previous.valid_to is null and not exists (select 1 from ' ~ links_relation ~ ' as links'
+        ~ ' where links.node_id_a = previous.node_id_a and links.node_id_b = previous.node_id_b)') -%}
+{%- endmacro %}
+
+{#- Incremental scope: the previous run's candidate components that a change reaches (a link
+    added or removed, a node new or gone) and those a guard cut. Fills w.scope_prev (previous
+    nodes to replace) and w.scope (current nodes to recompute). -#}
+{% macro stitch_incremental_scope(nodes_sql, links_relation, target, state, w) -%}
     {%- set seeds_sql -%}
         select node_id_a as node_id from {{ w['added'] }}
         union select node_id_b from {{ w['added'] }}
@@ -363,12 +387,33 @@
         ~ ' or not exists (select 1 from ' ~ target ~ ' as previous where previous.node_id = nodes.node_id)') -%}
 {%- endmacro %}
 
+{#- History of the nodes: close the open rows of nodes whose state changed or that are gone,
+    open rows for the new states. -#}
+{% macro stitch_write_history(state, prev_state, new_state, run_date_sql) -%}
+    {%- set changed -%}
+        (new_state.component_node_id <> prev_state.component_node_id
+            or new_state.component_guarded <> prev_state.component_guarded
+            or coalesce(new_state.profile_id, '') <> coalesce(prev_state.profile_id, ''))
+    {%- endset -%}
+    {%- do run_query('update ' ~ state['identity_history'] ~ ' as history set valid_to = ' ~ run_date_sql
+        ~ ' from ' ~ prev_state ~ ' as prev_state left join ' ~ new_state ~ ' as new_state'
+        ~ ' on new_state.node_id = prev_state.node_id'
+        ~ ' where history.node_id = prev_state.node_id and history.valid_to is null'
+        ~ ' and (new_state.node_id is null or ' ~ changed ~ ')') -%}
+    {%- do run_query('insert into ' ~ state['identity_history']
+        ~ ' (node_id, component_node_id, profile_id, component_guarded, valid_from, valid_to)'
+        ~ ' select new_state.node_id, new_state.component_node_id, new_state.profile_id, new_state.component_guarded, '
+        ~ run_date_sql ~ ', null'
+        ~ ' from ' ~ new_state ~ ' as new_state left join ' ~ prev_state ~ ' as prev_state'
+        ~ ' on prev_state.node_id = new_state.node_id'
+        ~ ' where prev_state.node_id is null or ' ~ changed) -%}
+{%- endmacro %}
+
 {#-
   Profile ids for the nodes of the scope (all nodes in a full run). `final` holds
-  (node_id, group_node_id), group_node_id null for a node the cap cut. The previous profiles
-  are the open rows of stitch_profile_assignments of the scope's previous nodes (all open rows
-  in a full run); a previous profile has all its nodes in the scope (a profile never spans two
-  candidate components).
+  (node_id, group_node_id), group_node_id null for a node the cap cut; `prev_state` the
+  previous state (open stitch_identity_history rows) of the scope's previous nodes. A previous
+  profile has all its nodes in the scope (a profile never spans two candidate components).
     claim:    a previous profile claims the new group holding its anchor (the identity it was
               minted for); if the anchor has no profile any more (deleted, blocked, a hub, cut),
               the group holding its best remaining identity (priority, then value byte-wise).
@@ -377,11 +422,10 @@
     split:    a group no previous profile claims gets a new id, minted from its anchor, its
               best identity (priority, then value byte-wise): see cdp.profile_id_from_anchor.
               split_from_profile_id names the previous profile most of its nodes came from.
-  Writes stitch_profile_ids, stitch_profile_merges and stitch_profile_assignments (closing the
-  rows of nodes whose profile changed or that lost it, opening rows for the new ones).
-  Returns {assigned: work table (node_id, profile_id) for the scope's stitched nodes, minted, merged}.
+  Writes stitch_profile_ids and stitch_profile_merges. Returns {assigned: work table
+  (node_id, profile_id) of the scope's stitched nodes, minted, merged}.
 -#}
-{% macro stitch_assign_profile_ids(nodes_sql, final, scope_prev, state, target, run_date_sql) %}
+{% macro stitch_assign_profile_ids(nodes_sql, final, prev_state, state, target, run_date_sql) %}
     {%- set w = {} -%}
     {%- for name in ['prev', 'claims', 'survivors', 'minted', 'assigned'] -%}
         {%- do w.update({name: cdp.stitch_work(target, 'id_' ~ name)}) -%}
@@ -389,9 +433,7 @@
     {%- set bytewise_value = cdp.bytewise('nodes.identity_value') -%}
 
     {%- do cdp.create_work_table(w['prev'],
-        'select assignments.node_id, assignments.profile_id from ' ~ state['profile_assignments'] ~ ' as assignments'
-        ~ ((' inner join ' ~ scope_prev ~ ' as scope_prev on scope_prev.node_id = assignments.node_id') if scope_prev else '')
-        ~ ' where assignments.valid_to is null') -%}
+        'select node_id, profile_id from ' ~ prev_state ~ ' where profile_id is not null') -%}
 
     {%- set claims_sql -%}
         with
@@ -532,16 +574,6 @@
         ~ ' left join ' ~ w['minted'] ~ ' as minted on minted.group_node_id = final.group_node_id'
         ~ ' where final.group_node_id is not null') -%}
 
-    {#- History: close what changed or ended, open what changed or began. -#}
-    {%- do run_query('update ' ~ state['profile_assignments'] ~ ' as assignments set valid_to = ' ~ run_date_sql
-        ~ ' from ' ~ w['prev'] ~ ' as prev left join ' ~ w['assigned'] ~ ' as assigned on assigned.node_id = prev.node_id'
-        ~ ' where assignments.node_id = prev.node_id and assignments.valid_to is null'
-        ~ ' and (assigned.profile_id is null or assigned.profile_id <> prev.profile_id)') -%}
-    {%- do run_query('insert into ' ~ state['profile_assignments'] ~ ' (node_id, profile_id, valid_from, valid_to)'
-        ~ ' select assigned.node_id, assigned.profile_id, ' ~ run_date_sql ~ ', null'
-        ~ ' from ' ~ w['assigned'] ~ ' as assigned left join ' ~ w['prev'] ~ ' as prev on prev.node_id = assigned.node_id'
-        ~ ' where prev.profile_id is null or prev.profile_id <> assigned.profile_id') -%}
-
     {%- for name in ['prev', 'claims', 'survivors', 'minted'] -%}
         {%- do cdp.drop_work_table(w[name]) -%}
     {%- endfor -%}
@@ -554,8 +586,12 @@
         'select count(*), count(profile_id), count(*) - count(profile_id) from ' ~ target).rows[0] -%}
     {%- set sizes = run_query('select count(*), coalesce(max(size), 0) from (select count(*) as size from ' ~ target
         ~ ' where profile_id is not null group by profile_id) as profiles').rows[0] -%}
-    {%- set link_count = cdp.query_int('select count(*) from ' ~ state['links']) -%}
-    {%- set rejected = cdp.query_int('select count(*) from ' ~ state['rejected_links']) -%}
+    {%- set link_count = cdp.query_int('select count(*) from ' ~ state['links'] ~ ' where valid_to is null') -%}
+    {%- set rejected = cdp.query_int(
+        'select count(*) from (select node_id, profile_id from ' ~ target ~ ' where component_guarded) as node_a'
+        ~ ' inner join ' ~ state['links'] ~ ' as links on links.node_id_a = node_a.node_id and links.valid_to is null'
+        ~ ' inner join ' ~ target ~ ' as node_b on node_b.node_id = links.node_id_b'
+        ~ ' where node_a.profile_id is null or node_b.profile_id is null or node_a.profile_id <> node_b.profile_id') -%}
     {%- set row = {
         'run_date': cdp.run_date_literal(), 'model_name': "'" ~ target.identifier ~ "'",
         'mode': "'" ~ ('full' if result['full'] else 'incremental') ~ "'",

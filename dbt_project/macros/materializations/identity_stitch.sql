@@ -30,12 +30,16 @@
     {{ run_hooks(pre_hooks, inside_transaction=False) }}
     {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
-    {#- A table of an earlier version of this model (without profile ids) is replaced in full. -#}
-    {%- set target_exists = false -%}
-    {%- if existing_relation is not none and existing_relation.type == 'table' -%}
+    {#- A relation of an earlier version of this model (without profile ids) goes: the table is
+        rebuilt from the state tables, or in full on a first run. -#}
+    {%- if existing_relation is not none -%}
         {%- set columns = adapter.get_columns_in_relation(existing_relation) | map(attribute='name') | map('lower') | list -%}
-        {%- set target_exists = 'profile_id' in columns and 'component_guarded' in columns -%}
+        {%- if existing_relation.type != 'table' or 'profile_id' not in columns or 'component_guarded' not in columns -%}
+            {{ adapter.drop_relation(existing_relation) }}
+            {%- set existing_relation = none -%}
+        {%- endif -%}
     {%- endif -%}
+    {%- set target_exists = existing_relation is not none -%}
 
     {%- set result = cdp.identity_stitch(sql, links_relation, rules_relation, target_relation, target_exists, max_rounds) -%}
 

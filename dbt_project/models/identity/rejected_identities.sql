@@ -87,7 +87,7 @@ conflict_links as (
         case when nodes_b.namespace_priority >= nodes_a.namespace_priority then nodes_a.node_id else nodes_b.node_id end
             as stronger_node_id,
         least(nodes_a.namespace_priority, nodes_b.namespace_priority) as stronger_priority
-    from {{ cdp.stitch_state(ref('int_identity_components_stitched'))['rejected_links'] }} as rejected
+    from {{ ref('int_identity_links_rejected') }} as rejected
     inner join {{ ref('int_identity_nodes_numbered') }} as nodes_a on nodes_a.node_id = rejected.node_id_a
     inner join {{ ref('int_identity_nodes_numbered') }} as nodes_b on nodes_b.node_id = rejected.node_id_b
     where rejected.reason = 'unique_namespace_conflict'

@@ -65,7 +65,7 @@ class Explanation:
     records: list[Record] = field(default_factory=list)
     record_count: int = 0
     rejections: list[tuple[str, str, datetime]] = field(default_factory=list)  # reason, source, seen_at
-    history: list[tuple[str, date, date | None]] = field(default_factory=list)  # profile, from, to
+    history: list[tuple[str | None, date, date | None]] = field(default_factory=list)  # profile, from, to
     max_identities: int | None = None
 
     def lines(self) -> list[str]:
@@ -119,7 +119,10 @@ class Explanation:
             out += [f"  {reason} from {source}, last {seen:%Y-%m-%d %H:%M}" for reason, source, seen in self.rejections]
         if self.history:
             out += ["", "Profile history:"]
-            out += [f"  {profile} from {start} to {end or 'now'}" for profile, start, end in self.history]
+            out += [
+                f"  {profile or 'no profile (cut by the cap)'} from {start} to {end or 'now'}"
+                for profile, start, end in self.history
+            ]
         return out
 
 
@@ -170,12 +173,7 @@ def explain(conn, namespace: str, value: str, region: str = "", rules: IdentityR
             result.profile = _profile(cur, result.profile_id)
         result.links = _links(cur, node_id)
         result.records = _records(cur, node_id)
-        cur.execute(
-            "select profile_id, valid_from, valid_to from identity.stitch_profile_assignments"
-            " where node_id = %s order by valid_from",
-            (node_id,),
-        )
-        result.history = cur.fetchall()
+        result.history = _history(cur, node_id)
     return result
 
 
@@ -215,7 +213,7 @@ def _links(cur, node_id: int) -> list[Link]:
             on other.node_id = case when links.node_id_a = %(node)s then links.node_id_b else links.node_id_a end
         left join identity.int_identity_components_stitched as other_stitched on other_stitched.node_id = other.node_id
         left join identity.int_identity_components_stitched as own on own.node_id = %(node)s
-        left join identity.stitch_rejected_links as rejected
+        left join identity.int_identity_links_rejected as rejected
             on rejected.node_id_a = links.node_id_a and rejected.node_id_b = links.node_id_b
         where links.node_id_a = %(node)s or links.node_id_b = %(node)s
         order by links.last_seen_at desc, other.namespace, other.identity_value
@@ -223,6 +221,23 @@ def _links(cur, node_id: int) -> list[Link]:
         {"node": node_id},
     )
     return [Link(*row) for row in cur.fetchall()]
+
+
+def _history(cur, node_id: int) -> list[tuple[str | None, date, date | None]]:
+    """The identity's profiles over the run dates (stitch_identity_history rows, merged where
+    only its component changed)."""
+    cur.execute(
+        "select profile_id, valid_from, valid_to from identity.stitch_identity_history"
+        " where node_id = %s order by valid_from",
+        (node_id,),
+    )
+    periods: list[tuple[str | None, date, date | None]] = []
+    for profile_id, start, end in cur.fetchall():
+        if periods and periods[-1][0] == profile_id and periods[-1][2] == start:
+            periods[-1] = (profile_id, periods[-1][1], end)
+        else:
+            periods.append((profile_id, start, end))
+    return periods
 
 
 def _records(cur, node_id: int) -> list[Record]:
