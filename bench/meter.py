@@ -257,6 +257,8 @@ class Meter:
             result.peak_rss_bytes = process_peak_bytes()
             result.postgres_peak_bytes = self.sampler.take()
             self.results.append(result)
+            status = f"FAILED: {result.error}" if result.error else f"{result.seconds:.1f} s"
+            print(f"bench: {day}: {name}: {status}", flush=True)
 
     def add(self, result: StageResult) -> StageResult:
         """A result measured elsewhere (a dbt layer from dbt's own timings)."""

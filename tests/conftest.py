@@ -26,18 +26,33 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 
 
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def _keep_server_log(server: EmbeddedWarehouse, reason: str) -> None:
+    """Copy the server's log where CI keeps artifacts, so a crash can be read after the run."""
+    if server.logfile.exists():
+        ARTIFACTS.mkdir(exist_ok=True)
+        target = ARTIFACTS / f"embedded-server-{reason}.log"
+        target.write_text(server.logfile.read_text(errors="replace"))
+        print(f"embedded server log kept at {target}")
+
+
 @pytest.fixture(scope="session")
 def embedded_server(tmp_path_factory):
     """A real PostgreSQL server from the pip package, private to this test session."""
     server = EmbeddedWarehouse(tmp_path_factory.mktemp("embedded") / "warehouse")
     server.start()
     yield server
+    if "PANIC" in (server.logfile.read_text(errors="replace") if server.logfile.exists() else ""):
+        _keep_server_log(server, "panic")
     server.destroy()
 
 
 @pytest.fixture
 def warehouse_url(embedded_server, monkeypatch, tmp_path):
     """A new, empty database; WAREHOUSE_URL and the state folder point at it for the test."""
+    embedded_server.start()  # idempotent; brings the server back if an earlier test brought it down
     name = "t_" + uuid.uuid4().hex[:12]
     admin = psycopg2.connect(embedded_server.url("postgres"))
     admin.autocommit = True
@@ -47,9 +62,14 @@ def warehouse_url(embedded_server, monkeypatch, tmp_path):
     monkeypatch.setenv("WAREHOUSE_URL", url)
     monkeypatch.setenv("CDP_HOME", str(tmp_path / "state"))
     yield url
-    with admin.cursor() as cur:
-        cur.execute(f'drop database if exists "{name}" with (force)')
-    admin.close()
+    try:
+        with admin.cursor() as cur:
+            cur.execute(f'drop database if exists "{name}" with (force)')
+        admin.close()
+    except psycopg2.OperationalError:
+        # The server went away during the test: keep its log and fail loudly, once.
+        _keep_server_log(embedded_server, name)
+        raise
 
 
 @pytest.fixture

@@ -47,8 +47,8 @@ def free_port() -> int:
 class Stack:
     """The running local stack: its URL, admin password, and the REST API for waiting on runs."""
 
-    def __init__(self, url: str, password: str, home: Path):
-        self.url, self.password, self.home = url, password, home
+    def __init__(self, url: str, password: str, home: Path, env: dict[str, str]):
+        self.url, self.password, self.home, self.env = url, password, home, env
         self._token = None
 
     def api(self, path: str) -> dict:
@@ -88,7 +88,7 @@ def stack(tmp_path_factory):
         assert up.returncode == 0, up.stdout + up.stderr
         login = re.search(r"Airflow UI: (\S+)\s+login: admin / (\S+)", up.stdout)
         assert login, up.stdout
-        yield Stack(login.group(1), login.group(2), home)
+        yield Stack(login.group(1), login.group(2), home, env)
     finally:
         subprocess.run([script, "down"], env=env, capture_output=True, timeout=120)
 
@@ -119,16 +119,21 @@ def log_in(page, stack: Stack) -> None:
     page.wait_for_url(f"{stack.url}/")
 
 
+def pick_day(page, picker, day: datetime, title: str) -> None:
+    """A date picker of the trigger form set to the day's midnight (UTC, the UI's time zone here)."""
+    picker.click()
+    page.get_by_placeholder("YYYY/MM/DD").fill(day.strftime("%Y/%m/%d"))
+    page.get_by_placeholder("HH:mm").fill("00:00")
+    page.get_by_role("dialog").get_by_text(title).click()  # closes the picker
+    assert picker.inner_text().strip() == day.strftime("%b %-d, %Y 00:00")
+
+
 def trigger_for_day(page, stack: Stack, dag_id: str, day: datetime) -> None:
     """The trigger form: a single run with the day as logical date; the DAG stays paused for now."""
     page.goto(f"{stack.url}/dags/{dag_id}")
     page.get_by_role("button", name="Trigger").first.click()
     dialog = page.get_by_role("dialog")
-    page.get_by_test_id("datetime-input").click()
-    page.get_by_placeholder("YYYY/MM/DD").fill(day.strftime("%Y/%m/%d"))
-    page.get_by_placeholder("HH:mm").fill("00:00")
-    dialog.get_by_text(f"Trigger Dag - {dag_id}").click()  # closes the date picker
-    assert page.get_by_test_id("datetime-input").inner_text().strip() == day.strftime("%b %-d, %Y 00:00")
+    pick_day(page, page.get_by_test_id("datetime-input"), day, f"Trigger Dag - {dag_id}")
     dialog.get_by_text(f"Unpause {dag_id} on trigger").click()
     dialog.get_by_role("button", name="Trigger").click()
     page.get_by_text("Dag run has been successfully triggered").wait_for()
@@ -185,12 +190,14 @@ def test_trigger_ingest_and_follow_the_chain_to_activation(page, stack):
     page.get_by_text("success").first.wait_for()
     run_id = latest["cdp_activate"]["dag_run_id"]
     page.goto(f"{stack.url}/dags/cdp_activate/runs/{run_id}/tasks/summarize")
-    summary = page.get_by_text(f"Daily run summary for {day.date()}")
-    summary.first.wait_for()
+    # The log view opens at its end: the report's last lines and where the file went.
+    page.get_by_text(f"airflow-{day.date()}.md").first.wait_for()
+    page.get_by_text("Result: all stages succeeded").first.wait_for()
     log_text = page.locator("body").inner_text()
-    assert "Ingest (rows per source)" in log_text and "crm_customers" in log_text
+    assert "Activation (records per destination)" in log_text and "store_buyers_email_file" in log_text
     assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", log_text), "an email address in the task log"
-    assert (stack.home / "reports" / f"airflow-{day.date()}.md").is_file()
+    report = (stack.home / "reports" / f"airflow-{day.date()}.md").read_text()
+    assert f"Daily run summary for {day.date()}" in report and "crm_customers" in report
 
     # The asset graph, from ingest through build to activation.
     assets = {a["name"]: a["id"] for a in stack.api("assets")["assets"]}
@@ -199,3 +206,29 @@ def test_trigger_ingest_and_follow_the_chain_to_activation(page, stack):
     page.get_by_text("cdp_build").first.wait_for()
     page.wait_for_timeout(1000)  # the graph's layout settles
     page.screenshot(path=str(ARTIFACTS / "asset-graph.png"), full_page=True)
+
+
+def test_backfill_plans_one_run_per_missing_day_from_the_form_and_the_command_line(page, stack):
+    """Runs after the chain: the sample day has its run, the two days before it do not."""
+    yesterday = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    first = yesterday - timedelta(days=2)
+    page.goto(f"{stack.url}/dags/cdp_ingest")
+    page.get_by_role("button", name="Trigger").first.click()
+    page.get_by_role("dialog").get_by_text("Run this Dag for a range of dates").click()
+    pickers = page.get_by_test_id("datetime-input")
+    pick_day(page, pickers.nth(0), first, "Run Backfill - cdp_ingest")
+    pick_day(page, pickers.nth(1), yesterday, "Run Backfill - cdp_ingest")
+    page.get_by_text("2 runs will be triggered").wait_for()  # the form's dry run: the sample day is done
+
+    command = ["airflow", "backfill", "create", "--dag-id", "cdp_ingest", "--dry-run"]
+    command += ["--from-date", first.date().isoformat(), "--to-date", yesterday.date().isoformat()]
+    command += ["--reprocess-behavior", "none"]
+    env = {
+        **stack.env,
+        "PATH": f"{REPO / '.venv' / 'bin'}:{stack.env['PATH']}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+    }
+    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    planned = set(re.findall(r"^\| (\d{4}-\d{2}-\d{2}) 00:00:00", out.stdout, re.MULTILINE))  # "Runs to be attempted"
+    assert planned == {first.date().isoformat(), (first + timedelta(days=1)).date().isoformat()}, out.stdout

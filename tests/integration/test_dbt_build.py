@@ -30,12 +30,20 @@ pytestmark = pytest.mark.integration
 RUN_DATE = "2026-11-02"
 FIXTURE = settings.dbt_project_dir() / "tests" / "fixtures" / "small_world.sql"
 PURPOSES = {"email_marketing", "sms_marketing", "personalization", "ad_targeting"}
-# Every relation dbt builds in the output schemas (stitch_runs is written by the materialization).
+# Every relation dbt builds in the output schemas (the stitch_* state tables are written by the
+# identity_stitch materialization).
 OUTPUT_SCHEMAS = ("identity", "profiles", "audiences")
 EXPECTED_RELATIONS = {
     "identity.identity_map",
     "identity.rejected_identities",
     "identity.stitch_runs",
+    "identity.stitch_links",
+    "identity.stitch_identity_history",
+    "identity.stitch_profile_ids",
+    "identity.stitch_profile_merges",
+    "identity.profile_merges",
+    "identity.int_identity_hubs_detected",
+    "identity.int_identity_links_rejected",
     "identity.int_identity_components_stitched",
     "identity.int_identity_nodes_numbered",
     "identity.int_identity_links_paired",
@@ -152,40 +160,60 @@ def world(embedded_server, tmp_path_factory):
 def test_build_writes_every_output_relation(world):
     relations = set(world.snapshot())
     assert EXPECTED_RELATIONS <= relations
-    assert world.value("select count(*) from profiles.profiles") == 5
+    assert world.value("select count(*) from profiles.profiles") == 7
 
 
-def test_shared_kiosk_device_merges_alice_and_eve(world):
-    # Current behaviour, no linking rules yet: the kiosk ecid links both logins. The
-    # over-merge guards (unique namespaces, hub limits) of a later issue will split them.
+def identities(world, profile_id: str) -> list[tuple[str, str]]:
+    return world.rows(
+        "select namespace, identity_value from identity.identity_map where profile_id = %s order by 1, 2", (profile_id,)
+    )
+
+
+def test_shared_kiosk_device_goes_to_the_latest_login_and_keeps_alice_and_eve_apart(world):
+    # CRM ids are unique per profile: the kiosk links Alice (login 2026-10-29) and Eve (login
+    # 2026-10-31); replaying the links from the most recent, the kiosk joins Eve and the link to
+    # Alice is not made (unique_namespace_conflict). Two logins are below the kiosk's hub limit.
     alice = world.profile_of("crm", "C-1001")
-    assert world.profile_of("crm", "C-1005") == alice
-    assert world.profile_of("ecid", "ecid-kiosk-paris-01") == alice
-    assert world.profile_of("email", "eve.schmidt@example.de") == alice
-    assert world.profile_of("phone", "+49301234567") == alice
-    assert world.value("select count(*) from identity.identity_map where profile_id = %s", (alice,)) == 9
+    eve = world.profile_of("crm", "C-1005")
+    assert alice != eve
+    assert identities(world, eve) == [
+        ("crm", "C-1005"), ("ecid", "ecid-kiosk-paris-01"), ("email", "eve.schmidt@example.de"), ("phone", "+49301234567"),
+    ]
+    assert identities(world, alice) == [
+        ("crm", "C-1001"), ("ecid", "ecid-alice-laptop"), ("email", "alice.martin@example.com"),
+        ("loyalty", "L-5001"), ("phone", "+33612345678"),
+    ]
+    # Alice's kiosk login is still her record
+    assert world.profile_of_record("web_events", "3f1c0a9e-0001-4000-8000-000000000003") == alice
 
 
-def test_household_email_merges_bob_and_carol(world):
-    # Current behaviour: Bob's CRM email is Carol's loyalty email, so they are one profile.
-    # The over-merge guards of a later issue will change this.
+def test_household_email_goes_to_carol_who_used_it_last(world):
+    # Bob's CRM email (2026-10-20) is Carol's loyalty email (2026-10-22): the household email and
+    # Carol's loyalty card stay with Carol; Bob keeps his CRM id and his phone.
     bob = world.profile_of("crm", "C-1002")
-    assert world.profile_of("crm", "C-1003") == bob
-    assert world.profile_of("loyalty", "L-5003") == bob
-    assert world.profile_of("email", "smith.family@example.co.uk") == bob
-    assert world.profile_of("email", "carol.smith@example.co.uk") == bob
-    assert bob != world.profile_of("crm", "C-1001")
+    carol = world.profile_of("crm", "C-1003")
+    assert bob != carol
+    assert identities(world, carol) == [
+        ("crm", "C-1003"), ("email", "carol.smith@example.co.uk"), ("email", "smith.family@example.co.uk"),
+        ("loyalty", "L-5003"), ("phone", "+447911123457"),
+    ]
+    assert identities(world, bob) == [("crm", "C-1002"), ("phone", "+447911123456")]
+    # Bob's CRM record is Bob's, though its email went to Carol's profile
+    assert world.profile_of_record("crm_customers", "C-1002") == bob
+    assert world.profile_of_record("loyalty_members", "L-5003") == carol
 
 
 def test_people_not_linked_stay_apart(world):
     profiles = {
-        world.profile_of("crm", "C-1001"),  # Alice (+ Eve)
-        world.profile_of("crm", "C-1002"),  # Bob (+ Carol)
+        world.profile_of("crm", "C-1001"),  # Alice
+        world.profile_of("crm", "C-1005"),  # Eve
+        world.profile_of("crm", "C-1002"),  # Bob
+        world.profile_of("crm", "C-1003"),  # Carol
         world.profile_of("crm", "C-1004"),  # Frank
         world.profile_of("email", "dan.lee@example.org"),  # Dan
         world.profile_of("ecid", "ecid-grace-tablet"),  # Grace
     }
-    assert len(profiles) == 5
+    assert len(profiles) == 7
     assert set(world.rows("select profile_id from profiles.profiles")) == {(p,) for p in profiles}
 
 
@@ -239,6 +267,10 @@ EXPECTED_REJECTIONS = {
     ("phone", sha256_hex("0000000000"), "blocked_value", "crm_customers"),
     ("phone", sha256_hex("12345"), "invalid_format", "loyalty_members"),
     ("ecid", "ecid-missing-prep", "not_normalized", "web_events"),
+    # links the unique-namespace guard did not make: the weaker identity, normalized (hashed if PII)
+    ("ecid", "ecid-kiosk-paris-01", "unique_namespace_conflict", "web_events"),
+    ("email", sha256_hex("smith.family@example.co.uk"), "unique_namespace_conflict", "crm_customers"),
+    ("phone", sha256_hex("+447911123456"), "unique_namespace_conflict", "ecommerce_orders"),
 }
 
 
@@ -266,12 +298,13 @@ def test_rejected_values_are_not_stitched(world):
 
 def test_rejected_email_and_phone_values_are_sha256_hex(world):
     values = world.rows("select identity_value from identity.rejected_identities where namespace in ('email', 'phone')")
-    assert len(values) == 5
+    assert len(values) == 7
     for (value,) in values:
         assert re.fullmatch(r"[0-9a-f]{64}", value), value
-    # Other namespaces keep the value as landed.
-    assert world.rows("select identity_value from identity.rejected_identities where namespace = 'ecid'") == [
-        ("ecid-missing-prep",)
+    # Other namespaces keep the value.
+    assert world.rows("select identity_value from identity.rejected_identities where namespace = 'ecid' order by 1") == [
+        ("ecid-kiosk-paris-01",),
+        ("ecid-missing-prep",),
     ]
 
 
@@ -290,9 +323,10 @@ def test_latest_choice_across_identities_wins(world):
     assert world.consent(alice, "sms_marketing") == ("granted", utc(2026, 10, 5, 10), "preference_center")
     # A choice landed two days late still applies.
     assert world.consent(alice, "personalization") == ("granted", utc(2026, 9, 20, 10), "preference_center")
-    # Bob: granted, then unsubscribed.
-    bob = world.profile_of("crm", "C-1002")
-    assert world.consent(bob, "email_marketing") == ("denied", utc(2026, 10, 15, 9), "unsubscribe_link")
+    # The household email: granted, then unsubscribed; the email is in Carol's profile.
+    carol = world.profile_of("email", "smith.family@example.co.uk")
+    assert carol == world.profile_of("crm", "C-1003")
+    assert world.consent(carol, "email_marketing") == ("denied", utc(2026, 10, 15, 9), "unsubscribe_link")
 
 
 def test_no_recorded_choice_means_denied_with_null_decided_at(world):
@@ -312,10 +346,10 @@ def test_every_profile_has_exactly_four_consent_rows(world):
         " from profiles.profiles as p left join profiles.consent as c on c.profile_id = p.profile_id"
         " group by p.profile_id"
     )
-    assert len(rows) == 5
+    assert len(rows) == 7
     for profile_id, purposes in rows:
         assert purposes == sorted(PURPOSES), profile_id
-    assert world.value("select count(*) from profiles.consent") == 20
+    assert world.value("select count(*) from profiles.consent") == 28
     assert (
         world.value(
             "select count(*) from profiles.consent where profile_id not in (select profile_id from profiles.profiles)"
@@ -408,12 +442,13 @@ def test_latest_crm_version_wins_and_orders_are_counted_once(world):
         "select store_revenue, store_order_count, last_store_purchase_at from profiles.profiles where profile_id = %s",
         (frank,),
     ) == [(15, 1, utc(2026, 10, 31, 17, 30))]
-    # The Smiths pay in GBP; the returned order is an order with no revenue.
-    bob = world.profile_of("crm", "C-1002")
+    # The Smiths pay in GBP; the returned order is an order with no revenue. Carol's loyalty card
+    # and the household email (on the order) are in Carol's profile.
+    carol = world.profile_of("crm", "C-1003")
     assert world.rows(
         "select currency, store_revenue, online_revenue, online_order_count from profiles.profiles"
         " where profile_id = %s",
-        (bob,),
+        (carol,),
     ) == [("GBP", 35, 0, 1)]
 
 
@@ -424,7 +459,7 @@ def test_recent_store_buyers_audience(world):
     members = {p for (p,) in world.rows("select profile_id from audiences.aud_recent_store_buyers_email")}
     assert members == {
         world.profile_of("crm", "C-1001"),  # Alice, in store 2026-10-20
-        world.profile_of("crm", "C-1002"),  # Carol's loyalty card, 2026-09-15
+        world.profile_of("crm", "C-1003"),  # Carol's loyalty card, 2026-09-15
         world.profile_of("crm", "C-1004"),  # Frank, 2026-10-31
     }
 
@@ -446,18 +481,24 @@ def test_online_browsers_no_purchase_ads_audience(world):
 
 def test_stitch_runs_records_the_run(world):
     rows = world.rows(
-        "select model_name, node_count, link_count, component_count, largest_component_size,"
-        " rounds, jump_passes, max_rounds from identity.stitch_runs where run_date = %s",
+        "select model_name, mode, full_reason, node_count, link_count, component_count, largest_component_size,"
+        " rounds, jump_passes, max_rounds, conflict_component_count, rejected_link_count, cut_identity_count,"
+        " profiles_minted, profiles_merged from identity.stitch_runs where run_date = %s",
         (RUN_DATE,),
     )
     assert len(rows) == 1
-    model_name, nodes, links, components, largest, rounds, jump_passes, max_rounds = rows[0]
-    assert model_name == "int_identity_components_stitched"
+    (model_name, mode, reason, nodes, links, components, largest, rounds, jump_passes, max_rounds,
+     conflicts, rejected, cut, minted, merged) = rows[0]  # fmt: skip
+    assert (model_name, mode, reason) == ("int_identity_components_stitched", "full", "first run")
     assert nodes == world.value("select count(*) from identity.identity_map") == 22
     assert links == world.value("select count(*) from identity.int_identity_links_paired")
-    assert components == world.value("select count(*) from profiles.profiles") == 5
-    assert largest == 9  # Alice + Eve
+    assert components == world.value("select count(*) from profiles.profiles") == 7
+    assert largest == 5  # Alice; Carol
     assert max_rounds == 64
+    # the kiosk (Alice, Eve) and the household (Bob, Carol): three links not made
+    assert (conflicts, rejected, cut) == (2, 3, 0)
+    assert rejected == world.value("select count(*) from identity.int_identity_links_rejected")
+    assert (minted, merged) == (7, 0)
     # The capped build below relies on this graph needing more than one round.
     assert 2 <= rounds <= max_rounds
     assert jump_passes >= rounds
@@ -470,7 +511,7 @@ def test_stitch_runs_records_the_run(world):
 def test_second_build_leaves_every_output_table_identical(world):
     before = world.snapshot()
     assert EXPECTED_RELATIONS <= set(before)
-    assert all(count > 0 for count, _ in before.values())
+    assert all(count > 0 for name, (count, _) in before.items() if not name.endswith("profile_merges"))
     build(RUN_DATE)
     assert world.snapshot() == before
 
