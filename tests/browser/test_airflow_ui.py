@@ -122,8 +122,9 @@ def log_in(page, stack: Stack) -> None:
 def pick_day(page, picker, day: datetime, title: str) -> None:
     """A date picker of the trigger form set to the day's midnight (UTC, the UI's time zone here)."""
     picker.click()
-    page.get_by_placeholder("YYYY/MM/DD").fill(day.strftime("%Y/%m/%d"))
-    page.get_by_placeholder("HH:mm").fill("00:00")
+    # A closed picker keeps its inputs in the page: fill the open one's.
+    page.locator("input[placeholder='YYYY/MM/DD']:visible").fill(day.strftime("%Y/%m/%d"))
+    page.locator("input[placeholder='HH:mm']:visible").fill("00:00")
     page.get_by_role("dialog").get_by_text(title).click()  # closes the picker
     assert picker.inner_text().strip() == day.strftime("%b %-d, %Y 00:00")
 

@@ -310,8 +310,8 @@ def test_profile_cap_keeps_the_strongest_and_most_recent_identities(world):
     assert sorted(
         rows(
             world,
-            "select identity_value from identity.rejected_identities where reason = 'graph_limit' and namespace = 'ecid'"
-            " and identity_value like 'ecid-20-%%'",
+            "select identity_value from identity.rejected_identities"
+            " where reason = 'graph_limit' and namespace = 'ecid' and identity_value like 'ecid-20-%%'",
         )
     ) == [("ecid-20-1",), ("ecid-20-2",), ("ecid-20-3",)]
 
@@ -378,3 +378,29 @@ def test_rule_change_rebuilds_in_full_and_keeps_profile_ids(world):
     ) == [(household, date(2026, 11, 12))]
     # the partition is the one of the first build
     assert canonical_partition(after) == canonical_partition(before)
+
+
+def test_explain_shows_profile_links_sources_and_rejections(world):
+    from cdp.identity.explain import explain
+
+    shared = explain(world, "email", "  Shared@Example.com ").lines()
+    text = "\n".join(shared)
+    carol = profile_of(world, "crm", "C-11")
+    assert "normalized: 'shared@example.com'" in text
+    assert f"Profile {carol} (crm 1, loyalty 1, email 1, phone 1)" in text
+    assert "made" in text and "loyalty 'L-10' [same profile]" in text
+    assert f"NOT MADE (unique_namespace_conflict) crm 'C-10' [profile {profile_of(world, 'crm', 'C-10')}]" in text
+    assert "crm_customers C-10 at 2026-11-01 10:00: crm_customers/dt=2026-11-05/part-0 line 7 (dt=2026-11-05)" in text
+    assert "unique_namespace_conflict from crm_customers" in text
+
+    kiosk = "\n".join(explain(world, "ecid", "ecid-kiosk").lines())
+    assert "HUB: seen with 5 distinct crm identities (limit 3)" in kiosk
+    assert "graph_limit from web_events" in kiosk
+
+    cut = "\n".join(explain(world, "ecid", "ecid-20-1").lines())
+    assert "CUT: its profile would hold more than 4 identities" in cut
+    assert "no profile (cut by the cap)" in cut
+
+    blocked = "\n".join(explain(world, "email", "TEST@test.com").lines())
+    assert "normalization rejects it: blocked_value" in blocked
+    assert "blocked_value from crm_customers" in blocked

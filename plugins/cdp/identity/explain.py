@@ -9,6 +9,7 @@ asked, so identity values appear; nothing here is logged.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -77,14 +78,19 @@ class Explanation:
         if self.normalized is not None and not self.found:
             out.append("  not seen on any current source record (consent and privacy subjects never create identities)")
         if self.found:
-            out.append(f"  seen {self.first_seen_at:%Y-%m-%d %H:%M} .. {self.last_seen_at:%Y-%m-%d %H:%M} UTC"
-                       f" on {self.record_count} record(s)")
+            out.append(
+                f"  seen {self.first_seen_at:%Y-%m-%d %H:%M} .. {self.last_seen_at:%Y-%m-%d %H:%M} UTC"
+                f" on {self.record_count} record(s)"
+            )
         for other, seen, limit in self.hub_limits:
-            out.append(f"  HUB: seen with {seen} distinct {other} identities (limit {limit}): it links nothing"
-                       " (graph_limit)")
+            out.append(
+                f"  HUB: seen with {seen} distinct {other} identities (limit {limit}): it links nothing (graph_limit)"
+            )
         if self.cut_by_cap:
-            out.append(f"  CUT: its profile would hold more than {self.max_identities} identities; lower-priority,"
-                       " less recently seen identities are cut first (graph_limit)")
+            out.append(
+                f"  CUT: its profile would hold more than {self.max_identities} identities; lower-priority,"
+                " less recently seen identities are cut first (graph_limit)"
+            )
         if self.profile_id:
             p = self.profile or {}
             counts = ", ".join(f"{ns} {n}" for ns, n in p.get("identities", {}).items())
@@ -97,8 +103,10 @@ class Explanation:
             for from_id, at in p.get("merged_from", []):
                 out.append(f"  {from_id} merged into it on {at}")
             if self.component_guarded:
-                out.append("  its linked identities hold conflicting values or too many identities: the guards"
-                           " decided which links were made")
+                out.append(
+                    "  its linked identities hold conflicting values or too many identities: the guards"
+                    " decided which links were made"
+                )
         if self.links:
             out += ["", "Links (identities on the same source records):"]
             for link in self.links:
@@ -184,9 +192,7 @@ def _profile(cur, profile_id: str) -> dict:
         (profile_id,),
     )
     anchor_namespace, anchor_value, minted_on, split_from = cur.fetchone()
-    cur.execute(
-        "select namespace, count(*) from identity.identity_map where profile_id = %s group by 1", (profile_id,)
-    )
+    cur.execute("select namespace, count(*) from identity.identity_map where profile_id = %s group by 1", (profile_id,))
     counts = dict(cur.fetchall())
     cur.execute(
         "select from_profile_id, at from identity.stitch_profile_merges where to_profile_id = %s order by at, 1",
@@ -260,9 +266,8 @@ def _records(cur, node_id: int) -> list[Record]:
 def _rejections(cur, namespace: str, raw: str, normalized: str | None) -> list[tuple[str, str, datetime]]:
     """rejected_identities rows for the value: as landed, or normalized (SHA-256 for email and phone)."""
     candidates = {raw, raw.strip()} | ({normalized} if normalized else set())
-    if namespace in PII_NAMESPACES:
-        cur.execute("select encode(sha256(convert_to(v, 'UTF8')), 'hex') from unnest(%s::text[]) as v", (list(candidates),))
-        candidates = {row[0] for row in cur.fetchall()}
+    if namespace in PII_NAMESPACES:  # kept as the SHA-256 hex of the value
+        candidates = {hashlib.sha256(v.encode("utf-8")).hexdigest() for v in candidates}
     if not _table_exists(cur, "identity.rejected_identities"):
         return []
     cur.execute(

@@ -106,9 +106,7 @@ def parse_rules(document: dict) -> IdentityRules:
     values = {
         ns: frozenset(str(v).strip().lower() for v in vs) for ns, vs in (document.get("blocked_values") or {}).items()
     }
-    patterns = {
-        ns: tuple(re.compile(p) for p in ps) for ns, ps in (document.get("blocked_patterns") or {}).items()
-    }
+    patterns = {ns: tuple(re.compile(p) for p in ps) for ns, ps in (document.get("blocked_patterns") or {}).items()}
     canonical = {
         "namespace_priority": list(priority),
         "unique_namespaces": sorted(unique),
