@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start or stop Airflow 3 (API server + UI, scheduler, DAG processor, triggerer) on the embedded
-# warehouse, with the project's DAGs, the `warehouse` connection, a pool per destination instance
-# and the demo landing zone.
+# warehouse, with the project's DAGs, the `warehouse` connection, a pool per destination instance,
+# the dbt manifest and sample data.
 # Usage: scripts/local_airflow.sh up|down       (the Makefile's `make up` / `make down`)
 # Settings: AIRFLOW_PORT (8080), CDP_HOME (.cdp), AIRFLOW_HOME ($CDP_HOME/airflow), CDP_LANDING_URI
 #           (default: sample data in $AIRFLOW_HOME/landing, CDP_SAMPLE_DAYS 3 days of CDP_SAMPLE_CUSTOMERS

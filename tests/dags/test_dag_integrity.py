@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -56,16 +55,18 @@ def test_ingest_has_a_wait_and_load_task_per_source(dagbag):
 
 
 def test_dag_files_parse_fast():
-    """A generous bound: the scheduler parses these files constantly (heavy imports stay in tasks)."""
+    """A generous bound: the scheduler parses these files constantly (heavy imports stay in tasks).
+
+    CPU time, not wall time: the machines that run the suite are shared, and a busy neighbour
+    must not fail a parse that costs little.
+    """
     import subprocess
     import sys
 
     code = (
-        "import time, runpy, sys; t = time.perf_counter()\n"
+        "import time, runpy; t = time.process_time()\n"
         f"for f in {[str(f) for f in DAG_FILES]!r}: runpy.run_path(f)\n"
-        "print(time.perf_counter() - t)"
+        "print(time.process_time() - t)"
     )
-    started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300)
     assert float(out.stdout.strip().splitlines()[-1]) < 5.0, out.stdout
-    assert time.perf_counter() - started < 60
