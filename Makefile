@@ -47,7 +47,7 @@ demo: sample-data ## generate sample data and run the whole pipeline on the embe
 	status=0; $(BIN)/cdp run --landing $(DEMO_LANDING) --start $(DEMO_START) --end $$end || status=$$?; \
 	$(BIN)/cdp warehouse stop >/dev/null; exit $$status
 
-test: install ## run the test suite (unit, integration, end to end)
+test: install ## run the test suite (unit, integration, end to end, browser)
 	$(BIN)/pytest
 
 test-unit: install ## only the fast unit tests
