@@ -20,10 +20,7 @@ def private_database(embedded_server, state_dir) -> Iterator[str]:
     """A new database on the session's embedded server, with WAREHOUSE_URL and dbt's
     environment pointing at it until the block ends; dropped afterwards."""
     name = "t_" + uuid.uuid4().hex[:12]
-    admin = psycopg2.connect(embedded_server.url("postgres"))
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'create database "{name}"')
+    _admin(embedded_server, f'create database "{name}"')
     url = embedded_server.url(name)
     try:
         with pytest.MonkeyPatch.context() as mp:
@@ -33,8 +30,17 @@ def private_database(embedded_server, state_dir) -> Iterator[str]:
                 mp.setenv(key, value)
             yield url
     finally:
+        _admin(embedded_server, f'drop database if exists "{name}" with (force)')
+
+
+def _admin(embedded_server, statement: str) -> None:
+    """One statement on the server's maintenance database, on a connection of its own."""
+    admin = psycopg2.connect(embedded_server.url("postgres"))
+    admin.autocommit = True
+    try:
         with admin.cursor() as cur:
-            cur.execute(f'drop database if exists "{name}" with (force)')
+            cur.execute(statement)
+    finally:
         admin.close()
 
 
