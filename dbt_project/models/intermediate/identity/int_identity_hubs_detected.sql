@@ -13,33 +13,45 @@ limits as (
 
 ),
 
-record_identities as (
+records as (
 
+    select * from {{ ref('int_identity_records_pivoted') }}
+
+),
+
+{#- every (identity, other identity) pair seen on one record, for the namespace pairs with a limit -#}
+pairs as (
+
+    {%- for namespace in cdp.identity_namespaces() %}
+    {%- set outer_loop = loop %}
+    {%- for other in cdp.identity_namespaces() if other != namespace %}
     select distinct
-        source_name,
-        record_id,
-        namespace,
-        node_id
-    from {{ ref('int_identity_occurrences_unioned') }}
-    where node_id is not null
+        '{{ namespace }}' as namespace,
+        '{{ other }}' as other_namespace,
+        {{ namespace }}_node_id as node_id,
+        {{ other }}_node_id as other_node_id
+    from records
+    where {{ namespace }}_node_id is not null
+        and {{ other }}_node_id is not null
+        and exists (select 1 from limits where namespace = '{{ namespace }}' and other_namespace = '{{ other }}')
+    {%- if not (outer_loop.last and loop.last) %}
+
+    union all
+    {%- endif %}
+    {%- endfor %}
+    {%- endfor %}
 
 ),
 
 co_occurrences as (
 
     select
-        identity.node_id,
-        identity.namespace,
-        other.namespace as other_namespace,
-        count(distinct other.node_id) as linked_count
-    from record_identities as identity
-    inner join limits
-        on limits.namespace = identity.namespace
-    inner join record_identities as other
-        on other.source_name = identity.source_name
-        and other.record_id = identity.record_id
-        and other.namespace = limits.other_namespace
-    group by identity.node_id, identity.namespace, other.namespace
+        node_id,
+        namespace,
+        other_namespace,
+        count(*) as linked_count
+    from pairs
+    group by node_id, namespace, other_namespace
 
 )
 

@@ -1,13 +1,14 @@
 {#- Links between identities found on the same source record, hubs left out. A record with k
     linkable identities gives a star of k - 1 links from its strongest identity (namespace
-    priority, then node_id) to each other one, which connects the same identities as all
-    k(k-1)/2 pairs. One row per pair (node_id_a < node_id_b) with when records carried it
-    (first_seen_at, last_seen_at: the order in which the unique-namespace guard replays links)
-    and link_priority, the sum of the two namespaces' priorities (ties at one instant: the
-    stronger link first). -#}
+    priority: a record has at most one identity per namespace) to each other one, which
+    connects the same identities as all k(k-1)/2 pairs. One row per pair (node_id_a <
+    node_id_b) with when records carried it (first_seen_at, last_seen_at: the order in which
+    the unique-namespace guard replays links) and link_priority, the sum of the two
+    namespaces' priorities (ties at one instant: the stronger link first). -#}
+{%- set namespaces = cdp.identity_namespaces() -%}
 with
 
-nodes as (
+linkable as (
 
     select node_id, namespace_priority
     from {{ ref('int_identity_nodes_numbered') }}
@@ -15,59 +16,57 @@ nodes as (
 
 ),
 
-record_nodes as (
+records as (
 
-    select distinct
-        occurrence.source_name,
-        occurrence.record_id,
-        occurrence.node_id,
-        nodes.namespace_priority,
-        occurrence.seen_at
-    from {{ ref('int_identity_occurrences_unioned') }} as occurrence
-    inner join nodes
-        on nodes.node_id = occurrence.node_id
+    select
+        records.seen_at,
+        {%- for namespace in namespaces %}
+        {{ namespace }}.node_id as {{ namespace }}_node_id,
+        {{ namespace }}.namespace_priority as {{ namespace }}_priority,
+        {%- endfor %}
+        least(
+            {%- for namespace in namespaces %}
+            coalesce({{ namespace }}.namespace_priority, 99){{ ',' if not loop.last }}
+            {%- endfor %}
+        ) as center_priority
+    from {{ ref('int_identity_records_pivoted') }} as records
+    {%- for namespace in namespaces %}
+    left join linkable as {{ namespace }}
+        on {{ namespace }}.node_id = records.{{ namespace }}_node_id
+    {%- endfor %}
 
 ),
 
-record_strongest as (
+centered as (
 
     select
-        source_name,
-        record_id,
-        min(namespace_priority) as namespace_priority
-    from record_nodes
-    group by source_name, record_id
-
-),
-
-record_centers as (
-
-    select
-        record_nodes.source_name,
-        record_nodes.record_id,
-        min(record_nodes.node_id) as center_node_id,
-        min(record_nodes.namespace_priority) as center_priority
-    from record_nodes
-    inner join record_strongest
-        on record_strongest.source_name = record_nodes.source_name
-        and record_strongest.record_id = record_nodes.record_id
-        and record_strongest.namespace_priority = record_nodes.namespace_priority
-    group by record_nodes.source_name, record_nodes.record_id
+        records.*,
+        case
+            {%- for namespace in namespaces %}
+            when {{ namespace }}_priority = center_priority then {{ namespace }}_node_id
+            {%- endfor %}
+        end as center_node_id
+    from records
+    where center_priority < 99
 
 ),
 
 record_links as (
 
+    {%- for namespace in namespaces %}
     select
-        least(record_centers.center_node_id, record_nodes.node_id) as node_id_a,
-        greatest(record_centers.center_node_id, record_nodes.node_id) as node_id_b,
-        record_centers.center_priority + record_nodes.namespace_priority as link_priority,
-        record_nodes.seen_at
-    from record_nodes
-    inner join record_centers
-        on record_centers.source_name = record_nodes.source_name
-        and record_centers.record_id = record_nodes.record_id
-    where record_nodes.node_id <> record_centers.center_node_id
+        least(center_node_id, {{ namespace }}_node_id) as node_id_a,
+        greatest(center_node_id, {{ namespace }}_node_id) as node_id_b,
+        center_priority + {{ namespace }}_priority as link_priority,
+        seen_at
+    from centered
+    where {{ namespace }}_node_id is not null
+        and {{ namespace }}_node_id <> center_node_id
+    {%- if not loop.last %}
+
+    union all
+    {%- endif %}
+    {%- endfor %}
 
 )
 
