@@ -33,7 +33,13 @@ pairs as (
     from records
     where {{ namespace }}_node_id is not null
         and {{ other }}_node_id is not null
-        and exists (select 1 from limits where namespace = '{{ namespace }}' and other_namespace = '{{ other }}')
+        and exists (
+            select 1
+            from limits
+            where
+                limits.namespace = '{{ namespace }}'
+                and limits.other_namespace = '{{ other }}'
+        )
     {%- if not (outer_loop.last and loop.last) %}
 
     union all

@@ -43,11 +43,11 @@ centered as (
         records.*,
         case
             {%- for namespace in namespaces %}
-            when {{ namespace }}_priority = center_priority then {{ namespace }}_node_id
+            when records.{{ namespace }}_priority = records.center_priority then records.{{ namespace }}_node_id
             {%- endfor %}
         end as center_node_id
     from records
-    where center_priority < 99
+    where records.center_priority < 99
 
 ),
 
