@@ -226,18 +226,17 @@
     {%- do cdp.stitch_link_changes(links_relation, state, w) -%}
     {%- if full -%}
         {%- do cdp.create_work_table(w['scope'], 'select node_id from (' ~ nodes_sql ~ ') as nodes') -%}
-        {%- set graph_sql = 'select node_id, node_id as linked_node_id from ' ~ w['scope']
-            ~ ' union all select node_id_a, node_id_b from ' ~ links_relation -%}
+        {%- set graph_sql = 'select node_id_a as node_id, node_id_b as linked_node_id from ' ~ links_relation -%}
     {%- else -%}
         {%- do cdp.stitch_incremental_scope(nodes_sql, links_relation, target, state, w) -%}
-        {%- set graph_sql = 'select node_id, node_id as linked_node_id from ' ~ w['scope']
-            ~ ' union all select links.node_id_a, links.node_id_b from ' ~ links_relation ~ ' as links'
-            ~ ' inner join ' ~ w['scope'] ~ ' as scope on scope.node_id = links.node_id_a' -%}
+        {%- set graph_sql = 'select links.node_id_a as node_id, links.node_id_b as linked_node_id from '
+            ~ links_relation ~ ' as links inner join ' ~ w['scope'] ~ ' as scope on scope.node_id = links.node_id_a' -%}
     {%- endif -%}
     {%- set scope_count = cdp.query_int('select count(*) from ' ~ w['scope']) -%}
 
     {#- 2. candidate components -#}
-    {%- set cc = cdp.connected_components(graph_sql, cdp.stitch_work(target, 'cand'), max_rounds) -%}
+    {%- set cc = cdp.connected_components(graph_sql, cdp.stitch_work(target, 'cand'), max_rounds,
+        nodes_sql='select node_id from ' ~ w['scope']) -%}
     {%- do cdp.create_work_table(w['members'],
         'select labels.node_id, labels.root_node_id as component_node_id, nodes.namespace_priority,'
         ~ ' nodes.unique_mask, nodes.last_seen_at'
@@ -333,8 +332,9 @@
     {%- do run_query('update ' ~ state['links'] ~ ' as history set valid_to = ' ~ run_date_sql
         ~ ' from ' ~ w['removed'] ~ ' as removed where history.node_id_a = removed.node_id_a'
         ~ ' and history.node_id_b = removed.node_id_b and history.valid_to is null') -%}
+    {#- (inserts in key order: the indexes of the open rows fill from left to right) -#}
     {%- do run_query('insert into ' ~ state['links'] ~ ' (node_id_a, node_id_b, valid_from, valid_to)'
-        ~ ' select node_id_a, node_id_b, ' ~ run_date_sql ~ ', null from ' ~ w['added']) -%}
+        ~ ' select node_id_a, node_id_b, ' ~ run_date_sql ~ ', null from ' ~ w['added'] ~ ' order by 1, 2') -%}
     {%- do cdp.analyze_work_table(state['links']) -%}
     {%- do cdp.analyze_work_table(state['identity_history']) -%}
     {%- if not full -%}
@@ -406,7 +406,7 @@
         ~ run_date_sql ~ ', null'
         ~ ' from ' ~ new_state ~ ' as new_state left join ' ~ prev_state ~ ' as prev_state'
         ~ ' on prev_state.node_id = new_state.node_id'
-        ~ ' where prev_state.node_id is null or ' ~ changed) -%}
+        ~ ' where prev_state.node_id is null or ' ~ changed ~ ' order by new_state.node_id') -%}
 {%- endmacro %}
 
 {#-
@@ -564,7 +564,7 @@
     {%- do run_query('insert into ' ~ state['profile_ids']
         ~ ' (profile_id, anchor_node_id, anchor_namespace, anchor_value, minted_on, split_from_profile_id)'
         ~ ' select profile_id, anchor_node_id, anchor_namespace, anchor_value, ' ~ run_date_sql ~ ', split_from_profile_id'
-        ~ ' from ' ~ w['minted']) -%}
+        ~ ' from ' ~ w['minted'] ~ ' order by profile_id') -%}
     {%- set minted = cdp.query_int('select count(*) from ' ~ w['minted']) -%}
 
     {%- do cdp.create_work_table(w['assigned'],

@@ -61,6 +61,7 @@ IDENTIFIER_COLUMNS: dict[str, list[tuple[str, str, str]]] = {
     "consent_events": [("subject", "subject_value", "''")],
     "privacy_requests": [("subject", "subject_value", "''")],
 }
+NORMALIZE_BATCH = 50_000  # values normalized and written at a time
 SUBJECT_NAMESPACE = "case subject_type when 'customer_id' then 'crm' else subject_type end"
 
 EMAIL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$")
@@ -146,18 +147,23 @@ def normalize_identifiers(conn, dates: list[date] | None = None, rules: Identity
         sources = _existing_sources(cur)
         if not sources:
             return {"normalized": 0, "rejected": 0}
-        cur.execute(_distinct_new_values_sql(sources, dates is not None), {"dates": dates})
-        rows = cur.fetchall()
         counts = {"normalized": 0, "rejected": 0}
-        normalized = []
-        for namespace, raw_value, region in rows:
-            result = normalize(namespace, raw_value, region, rules)
-            counts["rejected" if result.reason else "normalized"] += 1
-            normalized.append((namespace, raw_value, region, result.identity_value, result.reason))
-        # Straight in, in key order: the values are new (the query leaves out those already there, and
-        # the lock keeps other runs out), and sorted rows fill the primary key's index from left to right.
         columns = ("namespace", "raw_value", "default_region", "identity_value", "reason")
-        copy_rows(cur, "prep.identifiers", columns, normalized)
+        # The new values come in batches from a server-side cursor (memory stays flat whatever their
+        # number) and go straight in, in key order: they are new (the query leaves out those already
+        # there, and the lock keeps other runs out), and sorted rows fill the primary key's index
+        # from left to right.
+        cur.execute("set local cursor_tuple_fraction = 1")  # plan for all rows, as for a plain query
+        with conn.cursor(name="new_identifier_values") as new_values:
+            new_values.itersize = NORMALIZE_BATCH
+            new_values.execute(_distinct_new_values_sql(sources, dates is not None), {"dates": dates})
+            while batch := new_values.fetchmany(NORMALIZE_BATCH):
+                normalized = []
+                for namespace, raw_value, region in batch:
+                    result = normalize(namespace, raw_value, region, rules)
+                    counts["rejected" if result.reason else "normalized"] += 1
+                    normalized.append((namespace, raw_value, region, result.identity_value, result.reason))
+                copy_rows(cur, "prep.identifiers", columns, normalized)
         # dbt's staging views join every raw row to this table right after: without fresh statistics
         # the planner takes it for a few rows and loops over it (minutes instead of seconds).
         cur.execute("analyze prep.identifiers")
