@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[2]
@@ -121,11 +122,14 @@ def log_in(page, stack: Stack) -> None:
 
 def pick_day(page, picker, day: datetime, title: str) -> None:
     """A date picker of the trigger form set to the day's midnight (UTC, the UI's time zone here)."""
+    open_day_input = page.locator("input[placeholder='YYYY/MM/DD']:visible")
     picker.click()
     # A closed picker keeps its inputs in the page: fill the open one's.
-    page.locator("input[placeholder='YYYY/MM/DD']:visible").fill(day.strftime("%Y/%m/%d"))
+    open_day_input.fill(day.strftime("%Y/%m/%d"))
     page.locator("input[placeholder='HH:mm']:visible").fill("00:00")
     page.get_by_role("dialog").get_by_text(title).click()  # closes the picker
+    # It closes with an animation: the next picker's input is only alone once this one is gone.
+    expect(open_day_input).to_have_count(0, timeout=30_000)
     assert picker.inner_text().strip() == day.strftime("%b %-d, %Y 00:00")
 
 
@@ -137,7 +141,7 @@ def trigger_for_day(page, stack: Stack, dag_id: str, day: datetime) -> None:
     pick_day(page, page.get_by_test_id("datetime-input"), day, f"Trigger Dag - {dag_id}")
     dialog.get_by_text(f"Unpause {dag_id} on trigger").click()
     dialog.get_by_role("button", name="Trigger").click()
-    page.get_by_text("Dag run has been successfully triggered").wait_for()
+    page.get_by_text("Dag run has been successfully triggered").first.wait_for()
 
 
 def unpause(page, stack: Stack, dag_id: str) -> None:
