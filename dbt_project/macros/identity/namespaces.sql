@@ -44,3 +44,13 @@
         else {{ raw_column }}
     end
 {%- endmacro %}
+
+{#- The strongest (lowest) namespace priority among a pivoted record's identities, each joined
+    under its namespace's name; 99 when the record has none. -#}
+{% macro strongest_namespace_priority() -%}
+least(
+    {%- for namespace in cdp.identity_namespaces() %}
+    coalesce({{ namespace }}.namespace_priority, 99){{ ',' if not loop.last }}
+    {%- endfor %}
+)
+{%- endmacro %}

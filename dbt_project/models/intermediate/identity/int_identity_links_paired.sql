@@ -24,11 +24,7 @@ records as (
         {{ namespace }}.node_id as {{ namespace }}_node_id,
         {{ namespace }}.namespace_priority as {{ namespace }}_priority,
         {%- endfor %}
-        least(
-            {%- for namespace in namespaces %}
-            coalesce({{ namespace }}.namespace_priority, 99){{ ',' if not loop.last }}
-            {%- endfor %}
-        ) as center_priority
+        {{ cdp.strongest_namespace_priority() | indent(8) }} as center_priority
     from {{ ref('int_identity_records_pivoted') }} as records
     {%- for namespace in namespaces %}
     left join linkable as {{ namespace }}

@@ -29,11 +29,7 @@ records as (
         {{ namespace }}.profile_id as {{ namespace }}_profile_id,
         {{ namespace }}.namespace_priority as {{ namespace }}_priority,
         {%- endfor %}
-        least(
-            {%- for namespace in namespaces %}
-            coalesce({{ namespace }}.namespace_priority, 99){{ ',' if not loop.last }}
-            {%- endfor %}
-        ) as strongest_priority
+        {{ cdp.strongest_namespace_priority() | indent(8) }} as strongest_priority
     from {{ ref('int_identity_records_pivoted') }} as records
     {%- for namespace in namespaces %}
     left join stitched as {{ namespace }}

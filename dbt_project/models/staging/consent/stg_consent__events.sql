@@ -18,22 +18,9 @@ source as (
 
 ),
 
-landings as (
-
-    select
-        *,
-        row_number() over (
-            partition by consent_event_id
-            order by _dt, _file, _line
-        ) as landing_rank
-    from source
-
-),
-
 first_landing as (
 
-    select * from landings
-    where landing_rank = 1
+    {{ cdp.one_row_per_key('source', 'consent_event_id', '_dt, _file, _line') | indent(4) }}
 
 )
 

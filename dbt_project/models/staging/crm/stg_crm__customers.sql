@@ -7,22 +7,9 @@ source as (
 
 ),
 
-versions as (
-
-    select
-        *,
-        row_number() over (
-            partition by customer_id
-            order by updated_at desc, _dt desc, _file desc, _line desc
-        ) as version_rank
-    from source
-
-),
-
 latest as (
 
-    select * from versions
-    where version_rank = 1
+    {{ cdp.one_row_per_key('source', 'customer_id', 'updated_at desc, _dt desc, _file desc, _line desc') | indent(4) }}
 
 )
 

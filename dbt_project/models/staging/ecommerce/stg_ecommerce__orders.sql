@@ -10,22 +10,9 @@ source as (
 
 ),
 
-versions as (
-
-    select
-        *,
-        row_number() over (
-            partition by order_id
-            order by coalesce(updated_at, ordered_at) desc, _dt desc, _file desc, _line desc
-        ) as version_rank
-    from source
-
-),
-
 latest as (
 
-    select * from versions
-    where version_rank = 1
+    {{ cdp.one_row_per_key('source', 'order_id', 'coalesce(updated_at, ordered_at) desc, _dt desc, _file desc, _line desc') | indent(4) }}
 
 )
 

@@ -7,22 +7,9 @@ source as (
 
 ),
 
-landings as (
-
-    select
-        *,
-        row_number() over (
-            partition by transaction_id
-            order by _dt desc, _file desc, _line desc
-        ) as landing_rank
-    from source
-
-),
-
 latest as (
 
-    select * from landings
-    where landing_rank = 1
+    {{ cdp.one_row_per_key('source', 'transaction_id', '_dt desc, _file desc, _line desc') | indent(4) }}
 
 )
 

@@ -7,22 +7,9 @@ source as (
 
 ),
 
-landings as (
-
-    select
-        *,
-        row_number() over (
-            partition by event_id
-            order by _dt, _file, _line
-        ) as landing_rank
-    from source
-
-),
-
 first_landing as (
 
-    select * from landings
-    where landing_rank = 1
+    {{ cdp.one_row_per_key('source', 'event_id', '_dt, _file, _line') | indent(4) }}
 
 )
 
