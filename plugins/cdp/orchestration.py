@@ -310,7 +310,7 @@ def summarize(names: list[str]) -> dict:
     ti = context["ti"]
     results = {name: ti.xcom_pull(task_ids=f"activate_{name}") for name in names}
     dt = _run_date(context["params"])
-    report = day_report(dt, results)
+    report = day_report(dt, results, started_by_gates=bool(context.get("triggering_asset_events")))
     # Logged line by line (not printed): the task log then shows it in order, not after the return value.
     for line in report.splitlines():
         log.info("%s", line)

@@ -140,11 +140,12 @@ def _rows(cur, table: str, sql: str, params: tuple) -> list[tuple]:
     return cur.fetchall()
 
 
-def day_report(dt: date, activations: dict[str, dict | None]) -> str:
+def day_report(dt: date, activations: dict[str, dict | None], started_by_gates: bool) -> str:
     """One day's chain in Airflow (ingest, build, activation), from what the warehouse recorded for `dt`.
 
-    `activations` holds each activation task's counts (None when it failed or did not run); the
-    gates passed, or this report's DAG would not have been started by their assets.
+    `activations` holds each activation task's counts (None when it failed or did not run).
+    `started_by_gates`: the run was started by the audiences-ready asset, which cdp_build only
+    emits after the raw and outputs gates passed; a manual run was not gated by this chain.
     """
     with connect() as conn, conn.cursor() as cur:
         totals = warehouse_totals(conn)
@@ -190,7 +191,15 @@ def day_report(dt: date, activations: dict[str, dict | None]) -> str:
         or [["(none)", 0, 0, 0, 0]],
     )
     unfinished = sorted(name for name, c in activations.items() if not c)
-    lines += ["", "Quality gates: raw_ingest and warehouse_outputs passed (their assets started this run)"]
+    lines += [
+        "",
+        "Quality gates: "
+        + (
+            "raw_ingest and warehouse_outputs passed (their asset started this run)"
+            if started_by_gates
+            else "not part of this run (started by hand, not by the audiences-ready asset)"
+        ),
+    ]
     lines += [
         "",
         "Result: " + (f"FAILED — not finished: {', '.join(unfinished)}" if unfinished else "all stages succeeded"),

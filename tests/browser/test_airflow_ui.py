@@ -203,6 +203,7 @@ def test_trigger_ingest_and_follow_the_chain_to_activation(page, stack):
     assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", log_text), "an email address in the task log"
     report = (stack.home / "reports" / f"airflow-{day.date()}.md").read_text()
     assert f"Daily run summary for {day.date()}" in report and "crm_customers" in report
+    assert "Quality gates: raw_ingest and warehouse_outputs passed" in report  # started by the asset
 
     # The asset graph, from ingest through build to activation.
     assets = {a["name"]: a["id"] for a in stack.api("assets")["assets"]}

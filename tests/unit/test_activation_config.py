@@ -107,7 +107,7 @@ def test_chunks_keep_order_and_size():
 def test_connections_in_the_environment_read_as_airflow_reads_them(value):
     from airflow.sdk import Connection
 
-    from cdp.activation.instances import parse_connection
+    from cdp.connections import parse_connection
 
     airflow = Connection.from_json(value, conn_id="x") if value.startswith("{") else Connection.from_uri(value, "x")
     ours = parse_connection(value)

@@ -10,28 +10,27 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import psycopg2
 import psycopg2.extensions
 
+from cdp.connections import lookup
 from cdp.warehouse.embedded import EmbeddedWarehouse
 
 CONNECTION_ID = "warehouse"
 
 
 def _airflow_connection_url() -> str | None:
-    env_uri = os.environ.get("AIRFLOW_CONN_WAREHOUSE")
-    if env_uri:
-        return env_uri
-    if not os.environ.get("AIRFLOW_CTX_DAG_ID"):
-        return None  # not inside an Airflow task: don't touch Airflow's metadata
-    try:
-        from airflow.sdk import Connection
-
-        return Connection.get(CONNECTION_ID).get_uri()
-    except Exception:  # noqa: BLE001 - a missing connection means "use the default"
+    """The `warehouse` connection as a libpq URL (its extras, such as sslmode, as parameters)."""
+    conn = lookup(CONNECTION_ID)
+    if conn is None or not conn.host:
         return None
+    user = quote(conn.login or "", safe="") + (f":{quote(conn.password, safe='')}" if conn.password else "")
+    port = f":{conn.port}" if conn.port else ""
+    params = urlencode({k: v for k, v in conn.extra.items() if isinstance(v, str | int)})
+    url = f"postgresql://{user + '@' if user else ''}{conn.host}{port}/{quote(conn.schema or 'postgres')}"
+    return f"{url}?{params}" if params else url
 
 
 def resolve_url() -> str:
