@@ -10,6 +10,8 @@ RUN uv sync --frozen --no-dev --compile-bytecode --no-install-project
 COPY . .
 ENV AIRFLOW_HOME=/opt/cdp/state/airflow CDP_PROJECT_DIR=/opt/cdp
 # The dbt manifest cdp_build renders its per-model tasks from (`dbt parse`: no warehouse needed).
-RUN uv sync --frozen --no-dev --compile-bytecode && cdp manifest && chown -R airflow /opt/cdp
+# The state volume (Airflow home, reports, Data Docs) mounts here: created now so it belongs to airflow.
+RUN uv sync --frozen --no-dev --compile-bytecode && cdp manifest && mkdir -p /opt/cdp/state/airflow \
+    && chown -R airflow /opt/cdp
 USER airflow
 ENTRYPOINT ["airflow"]

@@ -3,6 +3,10 @@
 # warehouse, with the project's DAGs, the `warehouse` connection, a pool per destination instance,
 # the dbt manifest and sample data.
 # Usage: scripts/local_airflow.sh up|down       (the Makefile's `make up` / `make down`)
+# CDP_EXECUTOR=celery runs the services of docker-compose.yml instead (CeleryExecutor, a Celery
+#           worker): metadata in a database `airflow` beside the warehouse and the broker in
+#           Postgres too, unless AIRFLOW__DATABASE__SQL_ALCHEMY_CONN / AIRFLOW__CELERY__BROKER_URL
+#           say otherwise (e.g. redis://127.0.0.1:6379/0).
 # Settings: AIRFLOW_PORT (8080), CDP_HOME (.cdp), AIRFLOW_HOME ($CDP_HOME/airflow), CDP_LANDING_URI
 #           (default: sample data in $AIRFLOW_HOME/landing, CDP_SAMPLE_DAYS 3 days of CDP_SAMPLE_CUSTOMERS
 #           2000 customers). The browser test starts a private stack with them.
@@ -25,6 +29,43 @@ export CDP_LANDING_URI=${CDP_LANDING_URI:-$AIRFLOW_HOME/landing}
 export DBT_SEND_ANONYMOUS_USAGE_STATS=False GX_ANALYTICS_ENABLED=False AIRFLOW__COSMOS__ENABLE_TELEMETRY=False
 STATE=$AIRFLOW_HOME
 PIDFILE=$STATE/standalone.pid
+
+# Celery needs a metadata database several processes can write: a database `airflow` on the
+# warehouse's server (the embedded one by default), which also carries Celery's broker and results.
+celery_settings() {
+    local meta
+    meta=$(python3 - "$1" <<'EOF'
+import sys
+from urllib.parse import urlsplit, urlunsplit
+import psycopg2
+url = urlsplit(sys.argv[1])
+conn = psycopg2.connect(urlunsplit(url._replace(path="/postgres")))
+conn.autocommit = True
+with conn.cursor() as cur:
+    cur.execute("select 1 from pg_database where datname = 'airflow'")
+    if cur.fetchone() is None:
+        cur.execute("create database airflow")
+print(urlunsplit(url._replace(path="/airflow", query="")).split("://", 1)[1])
+EOF
+)
+    export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
+    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-postgresql+psycopg2://$meta}
+    export AIRFLOW__CELERY__BROKER_URL=${AIRFLOW__CELERY__BROKER_URL:-sqla+postgresql://$meta}
+    export AIRFLOW__CELERY__RESULT_BACKEND=${AIRFLOW__CELERY__RESULT_BACKEND:-db+postgresql://$meta}
+    export AIRFLOW__CELERY__WORKER_CONCURRENCY=${AIRFLOW__CELERY__WORKER_CONCURRENCY:-4}
+}
+
+# The services, in one process group that `down` stops: `airflow standalone` locally, or the
+# compose deployment's separate services with a Celery worker.
+start_services() {
+    if [ "${CDP_EXECUTOR:-local}" = celery ]; then
+        setsid nohup bash -c 'airflow api-server & airflow scheduler & airflow dag-processor &
+            airflow triggerer & airflow celery worker & wait' > "$STATE/standalone.log" 2>&1 < /dev/null &
+    else
+        setsid nohup airflow standalone > "$STATE/standalone.log" 2>&1 < /dev/null &
+    fi
+    echo $! > "$PIDFILE"
+}
 
 running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
@@ -69,10 +110,10 @@ up)
         [ -n "$OWN_LANDING" ] || sample_data
         cdp manifest --if-stale > /dev/null  # cdp_build's per-model tasks render from it
         url=$(cdp warehouse start)
+        [ "${CDP_EXECUTOR:-local}" != celery ] || celery_settings "$url"
         airflow db migrate > "$STATE/migrate.log" 2>&1
         configure "$url"
-        setsid nohup airflow standalone > "$STATE/standalone.log" 2>&1 < /dev/null &
-        echo $! > "$PIDFILE"
+        start_services
     fi
     for _ in $(seq 1 120); do
         if curl -fs "$AIRFLOW__API__BASE_URL/api/v2/monitor/health" > /dev/null 2>&1; then

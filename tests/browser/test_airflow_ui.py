@@ -9,21 +9,16 @@ Screenshots of the DAG list and the asset graph go to test-artifacts/ (git-ignor
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import socket
-import subprocess
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from local_stack import DAG_IDS, REPO, Stack, local_stack
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
-REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,63 +30,16 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DAG_IDS = ("cdp_ingest", "cdp_build", "cdp_activate")
 CHAIN_TIMEOUT_S = 900
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Stack:
-    """The running local stack: its URL, admin password, and the REST API for waiting on runs."""
-
-    def __init__(self, url: str, password: str, home: Path, env: dict[str, str]):
-        self.url, self.password, self.home, self.env = url, password, home, env
-        self._token = None
-
-    def api(self, path: str) -> dict:
-        if self._token is None:
-            body = json.dumps({"username": "admin", "password": self.password}).encode()
-            request = urllib.request.Request(
-                f"{self.url}/auth/token", body, {"Content-Type": "application/json"}, method="POST"
-            )
-            with urllib.request.urlopen(request, timeout=30) as response:
-                self._token = json.load(response)["access_token"]
-        headers = {"Authorization": f"Bearer {self._token}"}
-        request = urllib.request.Request(f"{self.url}/api/v2/{path}", headers=headers)
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.load(response)
-
-    def runs(self, dag_id: str) -> list[dict]:
-        return self.api(f"dags/{dag_id}/dagRuns?order_by=-run_after")["dag_runs"]
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """`make up` in a private CDP_HOME on free ports, with one small sample day; `make down` after."""
-    home = tmp_path_factory.mktemp("local-stack")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "CDP_", "WAREHOUSE_URL"))}
-    env.update(
-        CDP_HOME=str(home),
-        AIRFLOW_HOME=str(home / "airflow"),
-        AIRFLOW_PORT=str(free_port()),
-        AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT=str(free_port()),
-        AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(free_port()),
-        CDP_SAMPLE_CUSTOMERS="300",
-        CDP_SAMPLE_DAYS="1",
-    )
-    script = str(REPO / "scripts" / "local_airflow.sh")
-    up = subprocess.run([script, "up"], env=env, capture_output=True, text=True, timeout=600)
-    try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        login = re.search(r"Airflow UI: (\S+)\s+login: admin / (\S+)", up.stdout)
-        assert login, up.stdout
-        yield Stack(login.group(1), login.group(2), home, env)
-    finally:
-        subprocess.run([script, "down"], env=env, capture_output=True, timeout=120)
+    with local_stack(
+        tmp_path_factory.mktemp("local-stack"), CDP_SAMPLE_CUSTOMERS="300", CDP_SAMPLE_DAYS="1"
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -229,12 +177,7 @@ def test_backfill_plans_one_run_per_missing_day_from_the_form_and_the_command_li
     command = ["airflow", "backfill", "create", "--dag-id", "cdp_ingest", "--dry-run"]
     command += ["--from-date", first.date().isoformat(), "--to-date", yesterday.date().isoformat()]
     command += ["--reprocess-behavior", "none"]
-    env = {
-        **stack.env,
-        "PATH": f"{REPO / '.venv' / 'bin'}:{stack.env['PATH']}",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-    }
-    out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    out = stack.airflow(*command[1:])
     assert out.returncode == 0, out.stderr
     planned = set(re.findall(r"^\| (\d{4}-\d{2}-\d{2}) 00:00:00", out.stdout, re.MULTILINE))  # "Runs to be attempted"
     assert planned == {first.date().isoformat(), (first + timedelta(days=1)).date().isoformat()}, out.stdout
