@@ -19,7 +19,7 @@ DEMO_LANDING ?= .cdp/landing
 # Benchmark size in customers (1000000 is the headline; 50000 takes a few minutes).
 SCALE ?= 50000
 
-.PHONY: help install sample-data demo test test-unit lint governance bench lock up down clean warehouse-stop
+.PHONY: help install chromium sample-data demo test test-unit lint governance bench lock up down clean warehouse-stop
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -47,8 +47,16 @@ demo: sample-data ## generate sample data and run the whole pipeline on the embe
 	status=0; $(BIN)/cdp run --landing $(DEMO_LANDING) --start $(DEMO_START) --end $$end || status=$$?; \
 	$(BIN)/cdp warehouse stop >/dev/null; exit $$status
 
-test: install ## run the test suite (unit, integration, end to end, browser)
+test: install chromium ## run the test suite (unit, integration, end to end, browser)
 	$(BIN)/pytest
+
+# The browser test drives Debian's Chromium (Playwright's own browser download is not used).
+chromium:
+	@command -v chromium > /dev/null || { \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo -n); \
+		echo "installing Debian's chromium for the browser test"; \
+		$$sudo apt-get update -qq > /dev/null && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium > /dev/null; \
+	} || { echo "the browser test needs Chromium: apt-get install chromium (as root)" >&2; exit 1; }
 
 test-unit: install ## only the fast unit tests
 	$(BIN)/pytest -m "not integration and not e2e and not browser"

@@ -174,7 +174,7 @@ def ingest_dag():
             waited = DropSensor(task_id=f"wait_{source}", source=source, run_date=_run_date, landing_uri=_landing_uri)
             loaded = load_drop.override(task_id=f"load_{source}")(source)
             waited >> loaded >> identifiers
-        identifiers >> raw_gate()
+        identifiers >> raw_gate() >> report_if_stopped("raw_gate", "cdp_ingest")
 
     return cdp_ingest()
 
@@ -252,9 +252,10 @@ def build_dag():
     )
     def cdp_build():
         if per_model:
-            run_date() >> dbt_task_group("{{ ti.xcom_pull(task_ids='run_date') }}") >> outputs_gate()
+            gated = run_date() >> dbt_task_group("{{ ti.xcom_pull(task_ids='run_date') }}") >> outputs_gate()
         else:
-            dbt_build() >> outputs_gate()
+            gated = dbt_build() >> outputs_gate()
+        gated >> report_if_stopped("outputs_gate", "cdp_build")
 
     return cdp_build()
 
@@ -301,22 +302,47 @@ def activate(name: str) -> dict:
     return result.counts()
 
 
+def _write_day_report(dt: date, activations: dict[str, dict | None] | None, stopped: str | None) -> None:
+    """The day's report in the task log, line by line, and as `airflow-<dt>.md` in the reports folder."""
+    from cdp.summary import day_report, write_report
+
+    report = day_report(dt, activations, stopped)
+    # Logged line by line (not printed): the task log then shows it in order, not after the return value.
+    for line in report.splitlines():
+        log.info("%s", line)
+    log.info("summary written to %s", write_report(f"airflow-{dt}", f"Daily run summary for {dt}", report))
+
+
+@task(trigger_rule="all_done")
+def report_if_stopped(gate_task: str, dag_label: str) -> None:
+    """The chain's last step in this DAG: when the gate did not pass, the day's report says how far
+    the day got (loads, gates, what failed) and the run fails; otherwise the chain goes on."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    context = get_current_context()
+    if context["ti"].xcom_pull(task_ids=gate_task):
+        log.info("%s passed: the day's report is written by cdp_activate at the end of the chain", gate_task)
+        return
+    stopped = f"{dag_label} stopped: {gate_task} or a task before it did not succeed (see their logs)"
+    _write_day_report(_run_date(context["params"]), None, stopped)
+    raise AirflowFailException(stopped)
+
+
 @task(trigger_rule="all_done")
 def summarize(names: list[str]) -> dict:
-    """Every activation's counts (never identifiers), as the run's summary in XCom."""
-    from cdp.summary import day_report, write_report
+    """Every activation's counts (never identifiers), as the run's summary in XCom; the day's report.
+
+    The run fails when an activation did not finish (blocked by a policy or a gate, or stopped by its
+    destination), after the report and the summary are written."""
+    from airflow.sdk.exceptions import AirflowFailException
 
     context = get_current_context()
     ti = context["ti"]
     results = {name: ti.xcom_pull(task_ids=f"activate_{name}") for name in names}
     dt = _run_date(context["params"])
-    report = day_report(dt, results, started_by_gates=bool(context.get("triggering_asset_events")))
-    # Logged line by line (not printed): the task log then shows it in order, not after the return value.
-    for line in report.splitlines():
-        log.info("%s", line)
-    log.info("summary written to %s", write_report(f"airflow-{dt}", f"Daily run summary for {dt}", report))
+    _write_day_report(dt, results, None)
     done = [c for c in results.values() if c]
-    return {
+    summary = {
         "activations": results,
         "sent": sum(c["sent"] for c in done),
         "rejected": sum(c["rejected"] for c in done),
@@ -324,6 +350,10 @@ def summarize(names: list[str]) -> dict:
         "withheld": sum(c["withheld"] for c in done),
         "not_finished": sorted(name for name, counts in results.items() if not counts),
     }
+    if summary["not_finished"]:
+        ti.xcom_push("return_value", summary)
+        raise AirflowFailException(f"activations not finished: {', '.join(summary['not_finished'])}")
+    return summary
 
 
 def activate_dag():

@@ -18,7 +18,7 @@ from cdp.governance import PolicyViolation, check_activation, load_manifest
 from cdp.identity.normalize import normalize_identifiers
 from cdp.ingest.loader import DropIncomplete, DropReport, ensure_tables, load_drop
 from cdp.landing import LandingZone
-from cdp.quality import GateFailed, GateResult, run_checkpoint
+from cdp.quality import GateFailed, GateResult, gate_log, run_checkpoint
 from cdp.quality.audience_sizes import record_audience_sizes
 from cdp.quality.identity_checks import identity_rule_variables
 from cdp.transform import BuildFailed, BuildResult, build
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_QUARANTINE_SHARE = 0.05
 MIN_QUARANTINED_ROWS = 10  # a drop with fewer bad rows than this never fails the raw gate
+MIN_REPEATED_EVENTS = 100  # nor one whose events repeat fewer event_ids (a small drop's one retry)
 
 
 def days(start: date, end: date) -> list[date]:
@@ -71,14 +72,28 @@ def gate_variables(dt: date, max_quarantine_share: float = DEFAULT_MAX_QUARANTIN
         "run_date": dt.isoformat(),
         "max_quarantine_share": str(max_quarantine_share),
         "min_quarantined_rows": str(MIN_QUARANTINED_ROWS),
+        "min_repeated_events": str(MIN_REPEATED_EVENTS),
         **identity_rule_variables(),
     }
+
+
+def _recorded(dt: date, run_gate) -> GateResult:
+    """Run a gate and keep its outcome for the day's report (quality.gate_runs), passed or failed."""
+    try:
+        result = run_gate()
+    except GateFailed as exc:
+        with connect() as conn:
+            gate_log.record(conn, dt, exc.result)
+        raise
+    with connect() as conn:
+        gate_log.record(conn, dt, result)
+    return result
 
 
 def raw_gate(dt: date, max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE) -> GateResult:
     with connect() as conn:
         ensure_tables(conn)  # the gate reads every raw table, loaded today or not
-    return run_checkpoint("raw_ingest", gate_variables(dt, max_quarantine_share))
+    return _recorded(dt, lambda: run_checkpoint("raw_ingest", gate_variables(dt, max_quarantine_share)))
 
 
 def build_warehouse(dt: date) -> BuildResult:
@@ -88,7 +103,7 @@ def build_warehouse(dt: date) -> BuildResult:
 def outputs_gate(dt: date) -> GateResult:
     with connect() as conn:
         record_audience_sizes(conn, dt)  # the history the day-over-day bounds compare with
-    return run_checkpoint("warehouse_outputs", gate_variables(dt))
+    return _recorded(dt, lambda: run_checkpoint("warehouse_outputs", gate_variables(dt)))
 
 
 def activate(name: str, dt: date, dry_run: bool = False) -> ActivationResult:
@@ -96,8 +111,13 @@ def activate(name: str, dt: date, dry_run: bool = False) -> ActivationResult:
     if activation is None:
         raise ValueError(f"no activation named {name!r} in the activations file")
     check_activation(activation, load_manifest())  # a policy violation stops it before any record leaves
-    with connect() as conn:
-        return run_activation(conn, activation, dt, dry_run=dry_run)
+    try:
+        with connect() as conn:
+            return run_activation(conn, activation, dt, dry_run=dry_run)
+    except GateFailed as exc:  # its payload gate stopped a batch: kept for the day's report
+        with connect() as conn:
+            gate_log.record(conn, dt, exc.result)
+        raise
 
 
 # -- the whole job ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from cdp import settings
 from cdp.audiences.membership import latest_change_counts
 from cdp.governance.withheld import withheld_by_reason
 from cdp.pipeline import DayResult
+from cdp.quality import gate_log
 from cdp.quality.audience_sizes import audience_sizes
 from cdp.warehouse import connect
 
@@ -109,12 +110,8 @@ def render(results: list[DayResult], totals: dict | None = None) -> str:
     skipped = [f"{d.dt} {a.activation}" for d in results for a in d.activations if a.skipped]
     if skipped:
         lines.append(f"  not re-sent (destination holds a newer date): {', '.join(skipped)}")
-    withheld = totals.get("withheld") or []
     lines += ["", "Withheld (profiles per reason, latest run of each activation)"]
-    lines += _table(
-        ["activation", "reason", "profiles"],
-        [[w.activation, w.reason, w.profiles] for w in withheld] or [["(none)", "", 0]],
-    )
+    lines += _withheld_table(totals.get("withheld") or [])
 
     lines += ["", "Quality gates"]
     for day in results:
@@ -140,15 +137,25 @@ def _rows(cur, table: str, sql: str, params: tuple) -> list[tuple]:
     return cur.fetchall()
 
 
-def day_report(dt: date, activations: dict[str, dict | None], started_by_gates: bool) -> str:
+def _withheld_table(withheld) -> list[str]:
+    return _table(
+        ["activation", "reason", "profiles"],
+        [[w.activation, w.reason, w.profiles] for w in withheld] or [["(none)", "", 0]],
+    )
+
+
+def day_report(dt: date, activations: dict[str, dict | None] | None = None, stopped: str | None = None) -> str:
     """One day's chain in Airflow (ingest, build, activation), from what the warehouse recorded for `dt`.
 
-    `activations` holds each activation task's counts (None when it failed or did not run).
-    `started_by_gates`: the run was started by the audiences-ready asset, which cdp_build only
-    emits after the raw and outputs gates passed; a manual run was not gated by this chain.
+    `activations` holds each activation task's counts (None when it failed or did not run); None
+    when the chain stopped before activation, and `stopped` then says where. The gates' outcomes
+    for `dt` come from quality.gate_runs, whichever DAG ran them.
     """
+    from cdp.activation.config import load_activations
+
     with connect() as conn, conn.cursor() as cur:
         totals = warehouse_totals(conn)
+        gates = gate_log.for_day(conn, dt)
         loads = _rows(
             cur,
             "ingest.load_report",
@@ -181,30 +188,31 @@ def day_report(dt: date, activations: dict[str, dict | None], started_by_gates: 
         [[a, n, *changed.get(a, (0, 0))] for a, n in totals["audiences"].items()] or [["(none)", 0, 0, 0]],
     )
     lines += ["", "Activation (records per destination)"]
-    counts = ("sent", "withheld", "rejected", "failed")
-    lines += _table(
-        ["activation", *counts],
-        [
-            [name, *(c.get(k, 0) for k in counts)] if c else [name, "not finished", "", "", ""]
-            for name, c in activations.items()
-        ]
-        or [["(none)", 0, 0, 0, 0]],
-    )
-    unfinished = sorted(name for name, c in activations.items() if not c)
-    lines += [
-        "",
-        "Quality gates: "
-        + (
-            "raw_ingest and warehouse_outputs passed (their asset started this run)"
-            if started_by_gates
-            else "not part of this run (started by hand, not by the audiences-ready asset)"
-        ),
-    ]
-    lines += [
-        "",
-        "Result: " + (f"FAILED — not finished: {', '.join(unfinished)}" if unfinished else "all stages succeeded"),
-        "",
-    ]
+    unfinished = []
+    if activations is None:
+        lines.append("  not run: the chain stopped before activation")
+    else:
+        destinations = {a.name: f"{a.destination} ({a.connection_id})" for a in load_activations()}
+        counts = ("sent", "withheld", "rejected", "failed")
+        lines += _table(
+            ["activation", "destination", *counts],
+            [
+                [name, destinations.get(name, "?"), *(c.get(k, 0) for k in counts)]
+                if c
+                else [name, destinations.get(name, "?"), "not finished (see its task log)", "", "", ""]
+                for name, c in activations.items()
+            ]
+            or [["(none)", "", 0, 0, 0, 0]],
+        )
+        unfinished = sorted(name for name, c in activations.items() if not c)
+        lines += ["", "Withheld (profiles per reason, latest run of each activation)"]
+        lines += _withheld_table(totals["withheld"])
+    lines += ["", "Quality gates"]
+    lines += [f"  {gate.line()}" for gate in gates] or ["  none ran for this date"]
+    lines.append(f"  Data Docs: {settings.state_dir() / 'data_docs' / 'index.html'}")
+    problems = [stopped] if stopped else []
+    problems += [f"activation not finished: {name}" for name in unfinished]
+    lines += ["", "Result: " + ("FAILED — " + "; ".join(problems) if problems else "all stages succeeded"), ""]
     return "\n".join(lines)
 
 

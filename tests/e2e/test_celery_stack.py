@@ -4,8 +4,9 @@
 (API server, scheduler, DAG processor, triggerer, a Celery worker) with a task per dbt model
 (Cosmos, deferring to the triggerer). The broker is this machine's Redis when one answers on
 127.0.0.1:6379 (as in the compose file), else Postgres; results go to the metadata database.
-Two sample days are loaded with `airflow backfill create`, and the asset chain builds and
-activates after them.
+Of three sample days (the last is yesterday), the first two are loaded with `airflow backfill
+create`; unpausing cdp_ingest then runs yesterday on schedule, and the asset chain builds and
+activates after the loads.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def stack(tmp_path_factory):
         "CDP_EXECUTOR": "celery",
         "CDP_DBT_TASKS": "models",
         "CDP_SAMPLE_CUSTOMERS": "300",
-        "CDP_SAMPLE_DAYS": "2",
+        "CDP_SAMPLE_DAYS": "3",
         **redis_broker(),
     }
     with local_stack(tmp_path_factory.mktemp("celery-stack"), **settings) as running:
@@ -58,7 +59,7 @@ def test_backfill_runs_the_chain_on_celery_workers(stack):
     assert metadata(stack, "select count(*) from dag_run") == [(0,)]  # nothing ran before the backfill
     landing = stack.home / "airflow" / "landing" / "crm_customers"
     days = sorted(p.name.removeprefix("dt=") for p in landing.glob("dt=*"))
-    assert len(days) == 2, days
+    assert len(days) == 3, days
     for dag_id in ("cdp_build", "cdp_activate"):
         stack.unpause(dag_id)
 
@@ -66,11 +67,12 @@ def test_backfill_runs_the_chain_on_celery_workers(stack):
         "backfill", "create", "--dag-id", "cdp_ingest", "--from-date", days[0], "--to-date", days[1]
     )
     assert backfill.returncode == 0, backfill.stderr[-3000:]
+    stack.unpause("cdp_ingest")  # a paused DAG's runs, backfilled or not, wait; the schedule adds yesterday
 
-    runs = stack.wait_until_settled({"cdp_ingest": 2, "cdp_build": 1, "cdp_activate": 1}, SETTLE_TIMEOUT_S)
+    runs = stack.wait_until_settled({"cdp_ingest": 3, "cdp_build": 1, "cdp_activate": 1}, SETTLE_TIMEOUT_S)
     states = {dag_id: [(r["run_type"], r["state"]) for r in rs] for dag_id, rs in runs.items()}
-    assert sorted(r["logical_date"][:10] for r in runs["cdp_ingest"]) == days, states
-    assert {r["run_type"] for r in runs["cdp_ingest"]} == {"backfill"}, states
+    ingest = {r["logical_date"][:10]: r["run_type"] for r in runs["cdp_ingest"]}
+    assert ingest == {days[0]: "backfill", days[1]: "backfill", days[2]: "scheduled"}, states
     assert all(r["state"] == "success" for rs in runs.values() for r in rs), states
     assert {r["run_type"] for dag_id in ("cdp_build", "cdp_activate") for r in runs[dag_id]} == {"asset_triggered"}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, date, datetime
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+import yaml
 
+from cdp import settings
 from cdp.activation.config import load_activations
 from cdp.sample_data import generate_landing_zone
 
@@ -73,9 +76,11 @@ def test_ingest_build_activate_chain(dags, warehouse_url, tmp_path, capsys):
     assert scalar(warehouse_url, "select count(distinct activation) from activation.sync_log") == len(names)
     manifest = Path(os.environ["CDP_HOME"]) / "exports" / "store_buyers_email_file" / f"dt={DT}" / "_manifest.json"
     assert json.loads(manifest.read_text())["dt"] == DT
-    # Run by hand here (not by the audiences-ready asset): the report does not claim the gates.
+    # The day's report: the gates' recorded outcomes for the date, each activation's destination.
     report = (Path(os.environ["CDP_HOME"]) / "reports" / f"airflow-{DT}.md").read_text()
-    assert "Quality gates: not part of this run" in report
+    assert "raw_ingest: passed" in report and "warehouse_outputs: passed" in report
+    assert re.search(r"store_buyers_email_file\s+file_export \(\w+\)", report)
+    assert "Result: all stages succeeded" in report
 
     # Nothing personal in what the tasks printed: no email address of the generated people.
     with psycopg2.connect(warehouse_url) as conn, conn.cursor() as cur:
@@ -113,3 +118,67 @@ def test_missing_drop_fails_the_sensor_clearly_after_the_timeout(dags, warehouse
         logs.out + logs.err
     )
     assert scalar(warehouse_url, "select to_regclass('raw.pos_transactions')") is None
+
+
+def failed_run(dag, conf: dict):
+    """A run expected to fail: its state and each task's (state, try number)."""
+    from airflow.utils.state import DagRunState
+
+    run = dag.test(logical_date=datetime.fromisoformat(DT).replace(tzinfo=UTC), run_conf=conf)
+    assert run.state == DagRunState.FAILED
+    return {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
+
+
+def raw_ready_events() -> int:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    with create_session() as session:
+        query = select(func.count()).select_from(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+        return session.scalar(query.where(AssetModel.name == "cdp_raw_data_ready"))
+
+
+def test_a_broken_drop_stops_the_chain_at_the_raw_gate_without_retry(dags, warehouse_url, tmp_path):
+    landing = tmp_path / "landing"
+    generate_landing_zone(landing, customers=100, days=1, start=date.fromisoformat(DT), seed=4)
+    crm = next((landing / "crm_customers" / f"dt={DT}").glob("*.csv*"))
+    crm.unlink()  # the CRM extract arrives with unreadable timestamps: every row is quarantined
+    (crm.parent / "crm.csv").write_text("customer_id,updated_at\n" + "".join(f"C-{i},yesterday\n" for i in range(50)))
+    gate = dags["cdp_ingest"].get_task("raw_gate")
+    gate.retries = 2  # a failed gate must not be retried all the same
+    events_before = raw_ready_events()
+    try:
+        states = failed_run(dags["cdp_ingest"], {"landing_uri": str(landing)})
+    finally:
+        gate.retries = 0
+    assert states["raw_gate"] == ("failed", 1) and states["report_if_stopped"][0] == "failed"
+    assert raw_ready_events() == events_before  # cdp_build is not started
+    report = (Path(os.environ["CDP_HOME"]) / "reports" / f"airflow-{DT}.md").read_text()
+    assert "raw_ingest: FAILED" in report and "Result: FAILED — cdp_ingest stopped: raw_gate" in report
+    assert "not run: the chain stopped before activation" in report
+
+
+def test_a_blocked_activation_fails_the_activation_run(dags, warehouse_url, tmp_path, monkeypatch):
+    landing = tmp_path / "landing"
+    generate_landing_zone(landing, customers=100, days=1, start=date.fromisoformat(DT), seed=6)
+    run_dag(dags["cdp_ingest"], {"landing_uri": str(landing)})
+    run_dag(dags["cdp_build"], {"dt": DT})
+    policies = yaml.safe_load(settings.policies_file().read_text())
+    policies["policies"].append(
+        {
+            "name": "no_direct_identifiers_leave",
+            "description": "stay in.",
+            "deny": ["third_party_export"],
+            "when_any": ["I1"],
+        }
+    )
+    (tmp_path / "policies.yml").write_text(yaml.safe_dump(policies))
+    monkeypatch.setenv("CDP_POLICIES_FILE", str(tmp_path / "policies.yml"))
+
+    states = failed_run(dags["cdp_activate"], {"dt": DT, "dry_run": False})
+    blocked = sorted(task for task, (state, _) in states.items() if task.startswith("activate_") and state == "failed")
+    assert blocked and all(states[task][1] == 1 for task in blocked)  # no retry of a policy violation
+    assert states["summarize"][0] == "failed"
+    report = (Path(os.environ["CDP_HOME"]) / "reports" / f"airflow-{DT}.md").read_text()
+    assert "Result: FAILED — activation not finished: " + blocked[0].removeprefix("activate_") in report

@@ -17,6 +17,8 @@ RULES = load_rules()
         ("phone", "+1 (650) 253-0000", "", "+16502530000"),
         ("phone", "(650) 253-0000", "US", "+16502530000"),
         ("phone", "650.253.0000", "US", "+16502530000"),
+        ("phone", "+1 (555) 010-2233", "", "+15550102233"),  # the contract's own spellings of a
+        ("phone", "555.010.2233", "US", "+15550102233"),  # fictional (unassigned) US number
         ("phone", "00 44 20 7946 0958", "", "+442079460958"),
         ("phone", "020 7946 0958", "GB", "+442079460958"),
         ("phone", "06 12 34 56 78", "FR", "+33612345678"),
@@ -45,6 +47,7 @@ def test_normalizes(namespace, raw, region, expected):
         ("email", "jane doe@example.com", "", "invalid_format"),
         ("email", "a..b@example.com", "", "invalid_format"),
         ("phone", "12345", "FR", "invalid_format"),
+        ("phone", "+33 6 12 34 56 78 90 12", "", "invalid_format"),  # too long for the country's plan
         ("phone", "020 7946 0958", "", "invalid_format"),  # national format and no country to read it in
         ("phone", "call me", "US", "invalid_format"),
     ],

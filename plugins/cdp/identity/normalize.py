@@ -102,7 +102,9 @@ def _e164(value: str, default_region: str) -> str | None:
         number = phonenumbers.parse(candidate, default_region.upper() or None)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
+    # Possible (a length the country's plan allows), not only "valid": numbers as people give them
+    # include unassigned ranges, such as the contract's own +1 (555) 010-2233, and still link a person.
+    if not phonenumbers.is_possible_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
