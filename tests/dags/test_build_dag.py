@@ -31,7 +31,7 @@ def build(monkeypatch, mode: str | None, manifest: Path):
 
 def test_default_is_one_dbt_build_task(monkeypatch, manifest):
     dag = build(monkeypatch, None, manifest)
-    assert set(dag.task_ids) == {"dbt_build", "outputs_gate"}
+    assert set(dag.task_ids) == {"dbt_build", "outputs_gate", "report_if_stopped"}
     assert "CDP_DBT_TASKS=models" in dag.doc_md
 
 
@@ -50,12 +50,12 @@ def test_per_model_tasks_render_from_the_manifest(monkeypatch, manifest):
 
 def test_missing_or_stale_manifest_falls_back_to_one_task(monkeypatch, manifest, tmp_path):
     dag = build(monkeypatch, "models", tmp_path / "missing.json")
-    assert set(dag.task_ids) == {"dbt_build", "outputs_gate"}
+    assert set(dag.task_ids) == {"dbt_build", "outputs_gate", "report_if_stopped"}
     assert "the manifest is missing" in dag.doc_md
 
     stale = tmp_path / "stale.json"
     stale.write_bytes(manifest.read_bytes())
     os.utime(stale, (0, 0))  # older than every model
     dag = build(monkeypatch, "models", stale)
-    assert set(dag.task_ids) == {"dbt_build", "outputs_gate"}
+    assert set(dag.task_ids) == {"dbt_build", "outputs_gate", "report_if_stopped"}
     assert "the manifest is stale" in dag.doc_md
