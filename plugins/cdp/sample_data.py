@@ -108,6 +108,11 @@ POS_ANONYMOUS_RATIO = 0.35  # walk-ins nobody can identify, per identified trans
 CARD_SCAN_SHARE = 0.70  # loyalty members' transactions with the card scanned
 RECEIPT_EMAIL_SHARE = 0.20
 RETURN_SHARE = 0.03
+# The tills' first extract also carries past receipts of card holders (46 to 120 days back): the
+# history that recency and lapsed-customer audiences need from the first day.
+POS_HISTORY_SHARE = 0.04  # of alive loyalty members
+POS_HISTORY_RECEIPTS = (2, 8)  # receipts per such member, low inclusive, high exclusive
+POS_HISTORY_DAYS = (46, 121)
 ORDER_BUYER_SHARE = 0.02
 GUEST_CHECKOUT_SHARE = 0.20  # known customers checking out without logging in
 PROSPECT_ORDER_RATIO = 0.10  # orders by people the CRM does not know
@@ -129,6 +134,7 @@ GZIP_LEVEL = 3  # speed over size: the landing zone is a staging area
 BAD_TIMESTAMP = "2024-13-45T99:00"
 
 SOURCE_CODES = {name: i + 1 for i, name in enumerate(SOURCES)}  # seeds each source's generator
+SOURCE_CODES["pos_history"] = len(SOURCE_CODES) + 101  # the tills' past receipts, drawn apart
 
 
 # --------------------------------------------------------------------------------------------
@@ -183,7 +189,10 @@ def scale_hint(customers: int) -> dict[str, int]:
     return {
         "crm_customers": customers,
         "loyalty_members": round(customers * LOYALTY_SHARE),
-        "pos_transactions": round(customers * POS_BUYER_SHARE * 1.08 * (1 + POS_ANONYMOUS_RATIO)),
+        "pos_transactions": round(
+            customers * POS_BUYER_SHARE * 1.08 * (1 + POS_ANONYMOUS_RATIO)
+            + customers * LOYALTY_SHARE * POS_HISTORY_SHARE * sum(POS_HISTORY_RECEIPTS) / 2
+        ),
         "ecommerce_orders": round(customers * ORDER_BUYER_SHARE * (1 + PROSPECT_ORDER_RATIO)),
         "web_events": round(web * (1 + DUPLICATE_EVENT_SHARE)),
         "consent_events": round(consenters * (0.8 * 4 + 0.2 * 2.4 + 0.17)),
@@ -1032,6 +1041,41 @@ class _OrderBook:
         self.open: list[_OpenOrder] = []
 
 
+def _write_pos_history(people: _People, day: _Day, drop: _Drop, rng: np.random.Generator) -> None:
+    """The first extract's past receipts: card holders' purchases 46 to 120 days before dt (late data)."""
+    members = people.alive()[people.loyal[people.alive()]]
+    members = members[rng.random(members.size) < POS_HISTORY_SHARE]
+    receipts = rng.integers(*POS_HISTORY_RECEIPTS, size=members.size)
+    person = np.repeat(members, receipts)
+    n = person.size
+    if n == 0:
+        return
+    days_back = rng.integers(*POS_HISTORY_DAYS, size=n)
+    at = day.start - days_back * 86400 + rng.integers(9 * 3600, 18 * 3600, size=n)
+    order = np.argsort(at, kind="stable")
+    person, at = person[order], at[order]
+    country = people.country[person]
+    items = rng.geometric(0.35, size=n)
+    amount = np.round(items * np.exp(rng.normal(3.6, 0.5, size=n)) * PRICE_FACTOR[country], 2)
+    store = people.home_store[person]
+    stamps = np.datetime_as_string(at.astype("datetime64[s]"), unit="s")
+    rows = list(
+        zip(
+            [f"T-H{day.stamp}-{i + 1:07d}" for i in range(n)],
+            [f"S-{x + 1:03d}" for x in store.tolist()],
+            people.loyalty_ids(person),
+            [""] * n,
+            [f"{t}Z" for t in stamps.tolist()],
+            [str(x) for x in items.tolist()],
+            [f"{x:.2f}" for x in amount.tolist()],
+            np.array(CURRENCIES)[country].tolist(),
+            strict=True,
+        )
+    )
+    with drop.open(f"{drop.stem()}_history.csv", list(SOURCES["pos_transactions"].column_names)) as sink:
+        sink.write(rows)
+
+
 def _write_orders(
     people: _People,
     day: _Day,
@@ -1514,6 +1558,8 @@ def generate_landing_zone(out_dir: Path, customers: int, days: int, start: date,
                 _write_loyalty(people, day, drop, changes, rng)
             elif source == "pos_transactions":
                 _write_pos(people, day, drop, changes, rng)
+                if index == 0:
+                    _write_pos_history(people, day, drop, _rng(seed, index, "pos_history"))
             elif source == "ecommerce_orders":
                 _write_orders(people, day, drop, changes, rng, catalog, book)
             elif source == "web_events":
