@@ -11,3 +11,41 @@ from (
 ) as ranked
 where ranked.row_rank = 1
 {%- endmacro %}
+
+{#- The latest version of each record (as `one_row_per_key`), where an `optional` column the row
+    did not deliver (its file had no such column, its JSON object no such key: raw `_absent`)
+    keeps the value of the latest version that did deliver it. A change row that leaves a column
+    out does not clear it; an empty value does. `required` columns are always delivered. Only the
+    keys that ever had such a row are aggregated a second time. -#}
+{% macro latest_delivered(relation, key, order_by, required, optional) -%}
+select
+    latest.{{ key }},
+    {%- for column in required %}
+    latest.{{ column }},
+    {%- endfor %}
+    {%- for column in optional %}
+    case
+        when latest._absent is null or not latest._absent ? '{{ column }}' then latest.{{ column }}
+        else delivered.{{ column }}
+    end as {{ column }},
+    {%- endfor %}
+    latest._dt,
+    latest._file,
+    latest._line
+from (
+    {{ cdp.one_row_per_key(relation, key, order_by) | indent(4) }}
+) as latest
+left join (
+    select
+        {{ key }},
+        {%- for column in optional %}
+        (array_agg({{ column }} order by {{ order_by }}) filter (
+            where _absent is null or not _absent ? '{{ column }}'
+        ))[1] as {{ column }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from {{ relation }}
+    where {{ key }} in (select {{ key }} from {{ relation }} where _absent is not null)
+    group by {{ key }}
+) as delivered
+    on latest._absent is not null and latest.{{ key }} = delivered.{{ key }}
+{%- endmacro %}

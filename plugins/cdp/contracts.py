@@ -240,6 +240,7 @@ LINEAGE_COLUMNS = (
     ("_line", "integer not null"),
     ("_load_id", "text not null"),
     ("_extra", "jsonb"),  # unknown columns, kept as data
+    ("_absent", "jsonb"),  # contract columns the row did not deliver (absent from the file or object)
 )
 
 

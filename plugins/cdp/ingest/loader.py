@@ -122,8 +122,14 @@ def ensure_tables(conn, sources: Iterable[Source] = SOURCES.values()) -> None:
     with conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(hashtext('cdp.ingest.ddl'))")
         cur.execute(BOOKKEEPING_DDL)
+        cur.execute(
+            "select table_name from information_schema.columns where table_schema = 'raw' and column_name = '_absent'"
+        )
+        with_absent = {row[0] for row in cur.fetchall()}
         for source in sources:
             cur.execute(raw_table_ddl(source))
+            if source.name not in with_absent:  # made before `_absent` existed (nothing was absent then)
+                cur.execute(f'alter table raw."{source.name}" add column if not exists _absent jsonb')
             indexes[("raw", f"{source.name}_dt")] = f'raw."{source.name}" (_dt)'
         # Only the missing ones: even with IF NOT EXISTS, CREATE INDEX first waits for a lock on the
         # table, which an autovacuum of a table just loaded holds (a second, then it is cancelled).
@@ -181,9 +187,9 @@ class _Staging:
         text_columns = ", ".join(f"{_ident(c)} text" for c in source.column_names)
         cur.execute(
             f"create temp table {self.table} (file_no integer, line integer, {text_columns}, extra text,"
-            " parse_error_column text, parse_error text, failed_check integer) on commit drop"
+            " parse_error_column text, parse_error text, absent text, failed_check integer) on commit drop"
         )
-        columns = ["file_no", "line", *source.column_names, "extra", "parse_error_column", "parse_error"]
+        columns = ["file_no", "line", *source.column_names, "extra", "parse_error_column", "parse_error", "absent"]
         null = " with (null '')" if source.file_format == "csv" else ""
         self.copy = f"copy {self.table} ({', '.join(_ident(c) for c in columns)}) from stdin{null}"
 
@@ -228,8 +234,8 @@ class _Staging:
         target_columns = ", ".join(_ident(c) for c in source.column_names)
         typed = ", ".join(checks.typed_value(c) for c in source.columns)
         cur.execute(
-            f'insert into raw."{source.name}" ({target_columns}, _dt, _file, _line, _load_id, _extra)'
-            f" select {typed}, %(dt)s, %(uri)s, line, %(load_id)s, extra::jsonb"
+            f'insert into raw."{source.name}" ({target_columns}, _dt, _file, _line, _load_id, _extra, _absent)'
+            f" select {typed}, %(dt)s, %(uri)s, line, %(load_id)s, extra::jsonb, absent::jsonb"
             f" from {self.table} where failed_check is null",
             {"dt": report.dt, "uri": file.uri, "load_id": report.load_id},
         )

@@ -35,12 +35,16 @@ class Record:
     extra: dict[str, object] | None = None  # columns or keys the contract does not know
     error_column: str | None = None
     error: str | None = None  # a defect found while parsing; the row goes to quarantine
+    absent: tuple[str, ...] = ()  # contract columns the row did not deliver (not "empty": unknown)
 
 
 # The same record as the loader streams it, without a per-row object: (line, values in the
-# contract's column order, extra, error column, error). In CSV rows an empty string stands for
-# an empty or absent field (CSV cannot tell them from null); in JSONL rows None is null or absent.
-Row = tuple[int, list[str | None], dict[str, object] | None, str | None, str | None]
+# contract's column order, extra, error column, error, absent). In CSV rows an empty string stands
+# for an empty or absent field (CSV cannot tell them from null); in JSONL rows None is null or absent.
+# `absent` names the contract columns the row did not deliver, as a JSON array, or None:
+# a CSV file without the column, a JSON object without the key. A later change row that leaves a
+# column out keeps the value delivered before (staging), where an empty value clears it.
+Row = tuple[int, list[str | None], dict[str, object] | None, str | None, str | None, str | None]
 
 NUL = "\x00"
 JSON_NUL = "\\u0000"  # how a NUL inside a JSON string is spelled: a raw one is not valid JSON
@@ -75,10 +79,16 @@ def read_records(raw: BinaryIO, file: LandingFile, source: Source) -> Iterator[R
     """The rows of `read_rows` as records with named values (None for a missing value)."""
     names = source.column_names
     empty_is_null = source.file_format == "csv"
-    for line, values, extra, error_column, error in read_rows(raw, file, source):
+    for line, values, extra, error_column, error, absent in read_rows(raw, file, source):
         if empty_is_null:
             values = [v or None for v in values]
-        yield Record(line, dict(zip(names, values, strict=True)), extra, error_column, error)
+        missing = tuple(json.loads(absent)) if absent else ()
+        yield Record(line, dict(zip(names, values, strict=True)), extra, error_column, error, missing)
+
+
+def _array_literal(names: list[str]) -> str | None:
+    """Column names as a JSON array (contract names need no escaping), None for none."""
+    return '["' + '","'.join(names) + '"]' if names else None
 
 
 def _nul_column(names: tuple[str, ...], values: list[str | None], order: list[int]) -> str | None:
@@ -105,6 +115,7 @@ def _read_csv(text: io.TextIOBase, source: Source) -> Iterator[Row]:
     pick = itemgetter(*positions)
     header_order = sorted(range(len(positions)), key=positions.__getitem__)
     extras = [(i, n) for i, n in enumerate(names) if n not in set(source.column_names)]
+    absent = _array_literal([c for c in source.column_names if c not in position])
     line = reader.line_num + 1
     for row in reader:
         start, line = line, reader.line_num + 1
@@ -122,7 +133,7 @@ def _read_csv(text: io.TextIOBase, source: Source) -> Iterator[Row]:
         if NUL in "".join(values):  # such a row is quarantined, not loaded mangled
             error_column = _nul_column(source.column_names, values, header_order)
             error = "contains a NUL character"
-        yield start, values, extra, error_column, error
+        yield start, values, extra, error_column, error, absent
 
 
 def _json_text(value: object, column_type: ColumnType) -> tuple[str | None, str | None]:
@@ -158,12 +169,14 @@ def _jsonl_row(line_number: int, obj: dict, source: Source) -> Row:
     if NUL in "".join(v for v in row_values if v is not None):
         column = _nul_column(source.column_names, row_values, list(range(len(row_values))))
         error_column, error = column, "contains a NUL character"
-    return line_number, row_values, extra or None, error_column, error
+    absent = _array_literal([n for n in source.column_names if n not in obj])
+    return line_number, row_values, extra or None, error_column, error, absent
 
 
 def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
     names = source.column_names
     known = frozenset(names)
+    width = len(names)
     json_positions = [i for i, c in enumerate(source.columns) if c.type is ColumnType.JSON]
     scalar_names = [c.name for c in source.columns if c.type is not ColumnType.JSON]
     loads = json.loads
@@ -176,10 +189,10 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
             obj = loads(line)
         except json.JSONDecodeError as exc:
             error = f"invalid JSON ({exc.msg} at column {exc.colno})"
-            yield line_number, [None] * len(names), {"_raw": line.rstrip("\r\n")[:10000]}, None, error
+            yield line_number, [None] * width, {"_raw": line.rstrip("\r\n")[:10000]}, None, error, None
             continue
         if type(obj) is not dict:
-            yield line_number, [None] * len(names), {"_raw": line.rstrip("\r\n")[:10000]}, None, "not a JSON object"
+            yield line_number, [None] * width, {"_raw": line.rstrip("\r\n")[:10000]}, None, "not a JSON object", None
             continue
         # The careful path for the rare row: unknown keys, a NUL, or a scalar column holding anything
         # but a string (numbers, booleans and nested values need their spelling or their defect).
@@ -190,6 +203,8 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
         for i in json_positions:
             if values[i] is not None:
                 values[i] = _encode_json(values[i])
-        yield line_number, values, None, None, None
+        # Known keys only here: the object has every column when it has as many keys.
+        absent = None if len(obj) == width else _array_literal([n for n in names if n not in obj])
+        yield line_number, values, None, None, None, absent
     if not seen_content:
         raise FileRejected("empty file")

@@ -30,12 +30,13 @@ _CHUNK, _SEGMENT, _END, _REJECTED, _FAILED = "chunk", "segment", "end", "rejecte
 
 
 def copy_lines(rows: Iterator[Row], file_no: int, source: Source) -> Iterator[str]:
-    """The staging table's COPY text lines: file_no, line, the contract columns, extra, error column, error."""
+    """The staging table's COPY text lines: file_no, line, the contract columns, extra, error column,
+    error, absent columns."""
     prefix, columns = f"{file_no}\t", len(source.columns)
     csv_rows = source.file_format == "csv"
     null = "" if csv_rows else "\\N"
-    tail = f"\t{null}\t{null}\t{null}\n"
-    for line, values, extra, error_column, error in rows:
+    tail = f"\t{null}\t{null}\t{null}\t"
+    for line, values, extra, error_column, error, absent in rows:
         if extra is None and error is None:
             if csv_rows:
                 nulls, joined = 0, "\t".join(values)
@@ -49,9 +50,10 @@ def copy_lines(rows: Iterator[Row], file_no: int, source: Source) -> Iterator[st
                 and "\r" not in joined
             )
             if plain:
-                yield f"{prefix}{line}\t{joined}{tail}"
+                yield f"{prefix}{line}\t{joined}{tail}{absent or null}\n"
                 continue
-        fields = [*values, json.dumps(extra, ensure_ascii=False, default=str) if extra else None, error_column, error]
+        extra_json = json.dumps(extra, ensure_ascii=False, default=str) if extra else None
+        fields = [*values, extra_json, error_column, error, absent]
         yield f"{prefix}{line}\t" + "\t".join(null if v is None else copy_field(v) for v in fields) + "\n"
 
 

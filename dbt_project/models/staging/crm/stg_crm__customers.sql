@@ -9,7 +9,12 @@ source as (
 
 latest as (
 
-    {{ cdp.one_row_per_key('source', 'customer_id', 'updated_at desc, _dt desc, _file desc, _line desc') | indent(4) }}
+    {{ cdp.latest_delivered(
+        'source', 'customer_id', 'updated_at desc, _dt desc, _file desc, _line desc',
+        required=['updated_at'],
+        optional=['email', 'phone', 'first_name', 'last_name', 'birth_date', 'gender', 'address_line1',
+                  'city', 'region', 'postal_code', 'country', 'created_at', 'is_deleted'],
+    ) | indent(4) }}
 
 )
 

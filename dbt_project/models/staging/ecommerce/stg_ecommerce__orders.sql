@@ -2,17 +2,24 @@ with
 
 source as (
 
-    select
-        *,
-        {{ cdp.json_text('shipping_address', 'country') }} as shipping_country_raw
-    from {{ source('ecommerce', 'ecommerce_orders') }}
+    select * from {{ source('ecommerce', 'ecommerce_orders') }}
     where _dt <= {{ cdp.run_date_literal() }}
 
 ),
 
 latest as (
 
-    {{ cdp.one_row_per_key('source', 'order_id', 'coalesce(updated_at, ordered_at) desc, _dt desc, _file desc, _line desc') | indent(4) }}
+    select
+        *,
+        {{ cdp.json_text('shipping_address', 'country') }} as shipping_country_raw
+    from (
+        {{ cdp.latest_delivered(
+            'source', 'order_id', 'coalesce(updated_at, ordered_at) desc, _dt desc, _file desc, _line desc',
+            required=['ordered_at', 'status'],
+            optional=['customer_id', 'email', 'phone', 'updated_at', 'currency', 'total_amount', 'ecid',
+                      'shipping_address', 'items'],
+        ) | indent(8) }}
+    ) as delivered_versions
 
 )
 

@@ -9,7 +9,12 @@ source as (
 
 latest as (
 
-    {{ cdp.one_row_per_key('source', 'loyalty_id', 'updated_at desc, _dt desc, _file desc, _line desc') | indent(4) }}
+    {{ cdp.latest_delivered(
+        'source', 'loyalty_id', 'updated_at desc, _dt desc, _file desc, _line desc',
+        required=['updated_at'],
+        optional=['customer_id', 'email', 'phone', 'first_name', 'last_name', 'country', 'tier',
+                  'points_balance', 'enrolled_at'],
+    ) | indent(4) }}
 
 )
 
