@@ -209,7 +209,9 @@ class Sync:
         a = self.activation
 
         def items(ids: list[str], action: str, source: dict) -> list[Item]:
-            return [Item(pid, source[pid][0], source[pid][1], action) for pid in ids]
+            # An update carries what was delivered before, for destinations that must take the old value out.
+            before = delivered if action == "update" else {}
+            return [Item(pid, source[pid][0], source[pid][1], action, before.get(pid, (None, None))[1]) for pid in ids]
 
         changes = {
             "remove": items(plan.removes, "remove", delivered),
