@@ -179,6 +179,14 @@ def test_meta_throttling_backoff_and_invalid_entries_recorded(db, meta):
     meta.fail(Fault(400, error_body(80003, "There have been too many calls to this ad-account", 2446289)))
     result = run(db, META, DAY1)
     assert (result.throttled, result.retries, result.rejected, result.invalid_entries) == (1, 1, 1, 1)
+    counts = result.counts()  # what the task returns to XCom
+    assert {k: counts[k] for k in ("sent", "rejected", "retries", "throttled", "invalid_entries")} == {
+        "sent": 4,
+        "rejected": 1,
+        "retries": 1,
+        "throttled": 1,
+        "invalid_entries": 1,
+    }
     detail = rows(db, "select detail from activation.batch_log where activation = 'meta'")[0][0]
     assert detail == {"num_received": 5, "num_invalid_entries": 1, "invalid_identified": 1}
     reason = rows(db, "select reason from activation.sync_log where outcome = 'rejected'")[0][0]

@@ -118,6 +118,9 @@ class ActivationResult:
             "failed": self.failed,
             "batches": self.batches,
             "retries": self.retries,
+            "throttled": self.throttled,  # of the retries, those the destination asked for by throttling
+            "invalid_entries": self.invalid_entries,
+            "resumed": self.resumed,
             "delivered_rows": self.delivered_rows,
             "dry_run": self.dry_run,
             "skipped": self.skipped,
