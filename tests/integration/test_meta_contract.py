@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 import requests
-from activation_world import META
+from activation_world import META, connection_env, consented, rows, seed
 
 from cdp.activation.config import parse_activation
 from cdp.activation.destinations.base import (
@@ -21,12 +21,14 @@ from cdp.activation.destinations.base import (
     Throttled,
 )
 from cdp.activation.destinations.meta_custom_audiences import MetaCustomAudiences, appsecret_proof
+from cdp.activation.engine import run_activation
 from cdp.activation.standins import Fault, MetaStandIn
 from cdp.activation.standins.meta import error_body
 
 pytestmark = pytest.mark.integration
 TOKEN = "system-user-token"
 AUDIENCE = META["options"]["audience_id"]
+DATE = date(2026, 11, 1)
 
 
 @pytest.fixture
@@ -179,3 +181,89 @@ def test_an_idle_session_is_forgotten_and_its_next_batch_is_refused():
         meta.send(batch([item(1)], action="replace", seq=1, last=False, session_id=9))
         with pytest.raises(SessionLost):
             meta.send(batch([item(2)], action="replace", seq=2, last=True, session_id=9))
+
+
+def test_membership_is_the_set_of_keys_people_were_matched_by(standin):
+    meta = client(standin)
+    old = item(2)
+    meta.send(batch([item(1), old]))
+    changed = item(2, EMAIL=hashlib.sha256(b"new@example.com").hexdigest())
+    meta.send(batch([changed]))  # only adding the changed row: Meta keeps matching the old email too
+    assert {f"EMAIL:{old.payload['EMAIL']}", f"EMAIL:{changed.payload['EMAIL']}"} <= standin.matched(AUDIENCE)
+    assert set(standin.members(AUDIENCE)) == {"EXTERN_ID:P1", "EXTERN_ID:P2"}  # still one person
+
+    update = Item("P2", "h2", changed.payload, "update", previous=old.payload)
+    receipt = meta.send(batch([update], action="update"))
+    assert [r.method for r in standin.requests[-2:]] == ["DELETE", "POST"]
+    assert receipt.detail["previous_rows_deleted"] == 1
+    assert f"EMAIL:{old.payload['EMAIL']}" not in standin.matched(AUDIENCE)
+    assert set(standin.members(AUDIENCE)["EXTERN_ID:P2"]) == {f"{k}:{v}" for k, v in changed.payload.items()}
+    assert set(standin.members(AUDIENCE)["EXTERN_ID:P1"]) == {f"{k}:{v}" for k, v in item(1).payload.items()}
+
+
+def test_the_single_key_schema_form_is_accepted(standin):
+    hashes = [hashlib.sha256(f"s{i}@example.com".encode()).hexdigest() for i in range(3)]
+    body = {
+        "payload": {"schema": "EMAIL_SHA256", "data": hashes},
+        "appsecret_proof": appsecret_proof("app-secret", TOKEN),
+    }
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    url = f"{standin.url}/v23.0/{AUDIENCE}/users"
+    answer = requests.post(url, json=body, headers=headers, timeout=5).json()
+    assert (answer["num_received"], answer["num_invalid_entries"]) == (3, 0)
+    assert standin.matched(AUDIENCE) == {f"EMAIL:{h}" for h in hashes}
+    requests.delete(
+        url, json={**body, "payload": {"schema": "EMAIL_SHA256", "data": hashes[:1]}}, headers=headers, timeout=5
+    )
+    assert standin.matched(AUDIENCE) == {f"EMAIL:{h}" for h in hashes[1:]}
+    body["payload"] = {"schema": "EMAIL_SHA256", "data": ["NOT-A-HASH"]}
+    answer = requests.post(url, json=body, headers=headers, timeout=5).json()
+    assert answer["num_invalid_entries"] == 1
+
+
+RETRIED, STOPPED = "retried, then delivered", "stops the run"
+HTML = b"<!DOCTYPE html><html><body>Sorry, something went wrong.</body></html>"
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcome", "reason"),
+    [
+        (Fault(500, error_body(1, "An unknown error occurred")), RETRIED, "Meta error 1"),
+        (Fault(400, error_body(341, "Application limit reached: temporary issue")), RETRIED, "Meta error 341"),
+        (Fault(400, error_body(80004, "There have been too many calls to this ad-account", 2446079)), RETRIED, "80004"),
+        (Fault(429, b"Too Many Requests", {"Retry-After": "1"}, content_type="text/plain"), RETRIED, "HTTP 429"),
+        (Fault(200, HTML, content_type="text/html"), RETRIED, "HTTP 200 without a JSON body"),
+        (Fault(503, HTML, content_type="text/html"), RETRIED, "HTTP 503"),
+        (Fault(400, error_body(803, "Some of the aliases you requested do not exist: users")), RETRIED, "803"),
+        (Fault(400, error_body(368, "The action attempted has been deemed abusive")), STOPPED, "Meta error 368"),
+        (Fault(400, error_body(105, "The number of parameters exceeded the maximum")), STOPPED, "Meta error 105"),
+        (Fault(400, error_body(194, "Missing at least one required parameter")), STOPPED, "Meta error 194"),
+        (Fault(400, error_body(190, "Error validating access token: password changed", 460)), STOPPED, "190/460"),
+        (Fault(403, error_body(294, "Managing advertisements requires ads_management")), STOPPED, "Meta error 294"),
+        (Fault(400, error_body(100, "Invalid parameter")), STOPPED, "Meta error 100: (#100) Invalid parameter"),
+        (Fault(400, error_body(803, "Some of the aliases do not exist: users"), times=99), STOPPED, "gave up after 6"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_each_documented_error_is_retried_or_stops_the_run(db, monkeypatch, fault, outcome, reason):
+    seed(db, 3)
+    with MetaStandIn(TOKEN) as meta:
+        meta.create_audience(AUDIENCE)
+        connection_env(monkeypatch, "test_meta", conn_type="http", host=meta.url, password=TOKEN)
+        meta.fail(fault)
+        result = run_activation(db, parse_activation(META), DATE)
+        held = {name.removeprefix("EXTERN_ID:") for name in meta.members(AUDIENCE)}
+        logged = dict(rows(db, "select outcome, count(*) from activation.sync_log group by outcome"))
+        if outcome == RETRIED:
+            assert (result.error, result.sent, result.retries) == (None, 3, 1)
+            assert held == consented(db, "ad_targeting") and logged == {"sent": 3}
+            throttled = fault.status == 429 or "80004" in reason
+            assert result.throttled == int(throttled)
+            if fault.headers.get("Retry-After"):
+                assert meta.requests[1].at - meta.requests[0].at >= 1.0  # Retry-After honoured
+        else:
+            assert reason in result.error and "@" not in result.error
+            assert (result.sent, result.failed, held, logged) == (0, 3, set(), {"failed": 3})
+            reasons = {r for (r,) in rows(db, "select distinct reason from activation.sync_log")}
+            assert reasons == {result.error}
+            assert rows(db, "select count(*) from activation.outbox")[0][0] == 1  # kept for the next run

@@ -6,6 +6,7 @@ applied with what `activation.sync_log` says was sent: nothing missing, nothing 
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from datetime import date
 
@@ -178,6 +179,14 @@ def test_meta_throttling_backoff_and_invalid_entries_recorded(db, meta):
     meta.fail(Fault(400, error_body(80003, "There have been too many calls to this ad-account", 2446289)))
     result = run(db, META, DAY1)
     assert (result.throttled, result.retries, result.rejected, result.invalid_entries) == (1, 1, 1, 1)
+    counts = result.counts()  # what the task returns to XCom
+    assert {k: counts[k] for k in ("sent", "rejected", "retries", "throttled", "invalid_entries")} == {
+        "sent": 4,
+        "rejected": 1,
+        "retries": 1,
+        "throttled": 1,
+        "invalid_entries": 1,
+    }
     detail = rows(db, "select detail from activation.batch_log where activation = 'meta'")[0][0]
     assert detail == {"num_received": 5, "num_invalid_entries": 1, "invalid_identified": 1}
     reason = rows(db, "select reason from activation.sync_log where outcome = 'rejected'")[0][0]
@@ -189,15 +198,39 @@ def test_meta_throttling_backoff_and_invalid_entries_recorded(db, meta):
 def test_meta_incremental_days_remove_and_update(db, meta):
     seed(db, 10)
     run(db, {**META, "batch_size": 3}, DAY1)
+    old_email, new_email = (
+        f"EMAIL:{hashlib.sha256(e).hexdigest()}" for e in (b"person2@example.com", b"new@example.com")
+    )
+    assert old_email in meta.matched(AUDIENCE)
     execute(db, "delete from audiences.aud_test where profile_id = 'P00001'")
     execute(db, "update profiles.profiles set email = 'new@example.com' where profile_id = 'P00002'")
     result = run(db, {**META, "batch_size": 3}, DAY2)
     assert (result.plan.removes, result.plan.updates) == (["P00001"], ["P00002"])
-    assert [r.method for r in meta.requests[-2:]] == ["DELETE", "POST"]
+    # The update: the row delivered before is deleted, then the new one added.
+    assert [r.method for r in meta.requests[-3:]] == ["DELETE", "DELETE", "POST"]
+    assert meta.requests[-2].json()["payload"]["data"][0][:2] == ["P00002", old_email.removeprefix("EMAIL:")]
     members = meta.members(AUDIENCE)
     assert {i.removeprefix("EXTERN_ID:") for i in members} == consented(db, "ad_targeting")
+    assert old_email not in meta.matched(AUDIENCE) and new_email in members["EXTERN_ID:P00002"]
     history = meta.applied(AUDIENCE)
-    assert history["EXTERN_ID:P00001"] == ["add", "remove"] and history["EXTERN_ID:P00002"] == ["add", "add"]
+    assert history["EXTERN_ID:P00001"] == ["add", "remove"] and history["EXTERN_ID:P00002"] == ["add", "remove", "add"]
+    detail = rows(db, "select detail from activation.batch_log where action = 'update'")[0][0]
+    assert detail["previous_rows_deleted"] == 1
+
+
+def test_meta_update_left_in_the_outbox_still_deletes_the_old_row(db, meta):
+    seed(db, 3)
+    run(db, META, DAY1)
+    old_email = f"EMAIL:{hashlib.sha256(b'person2@example.com').hexdigest()}"
+    execute(db, "update profiles.profiles set email = 'new@example.com' where profile_id = 'P00002'")
+    meta.fail(Fault(400, error_body(200, "Permissions error"), method="DELETE"))
+    stopped = run(db, META, DAY2)
+    assert stopped.error.startswith("Meta error 200") and stopped.failed == 1
+    assert old_email in meta.matched(AUDIENCE)
+    resumed = run(db, META, DAY3)  # the update is sent from the outbox, with the row it replaces
+    assert (resumed.error, resumed.resumed, resumed.sent) == (None, 1, 1)
+    assert old_email not in meta.matched(AUDIENCE)
+    assert f"EMAIL:{hashlib.sha256(b'new@example.com').hexdigest()}" in meta.matched(AUDIENCE)
 
 
 def test_meta_mirror_replaces_in_sessions_and_restarts_a_lost_session(db, meta):

@@ -21,8 +21,10 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
+from typing import TypeVar
 
 from cdp.activation import state
 from cdp.activation.config import Activation
@@ -41,6 +43,7 @@ from cdp.activation.destinations.base import (
 from cdp.activation.instances import open_instance
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 MAX_SESSION_RESTARTS = 2
 
 
@@ -115,6 +118,9 @@ class ActivationResult:
             "failed": self.failed,
             "batches": self.batches,
             "retries": self.retries,
+            "throttled": self.throttled,  # of the retries, those the destination asked for by throttling
+            "invalid_entries": self.invalid_entries,
+            "resumed": self.resumed,
             "delivered_rows": self.delivered_rows,
             "dry_run": self.dry_run,
             "skipped": self.skipped,
@@ -206,7 +212,9 @@ class Sync:
         a = self.activation
 
         def items(ids: list[str], action: str, source: dict) -> list[Item]:
-            return [Item(pid, source[pid][0], source[pid][1], action) for pid in ids]
+            # An update carries what was delivered before, for destinations that must take the old value out.
+            before = delivered if action == "update" else {}
+            return [Item(pid, source[pid][0], source[pid][1], action, before.get(pid, (None, None))[1]) for pid in ids]
 
         changes = {
             "remove": items(plan.removes, "remove", delivered),
@@ -354,14 +362,18 @@ class Sync:
 
     def _send(self, destination: Destination, batch: Batch) -> tuple[BatchResult, int]:
         """One batch, retried on transient failures; (the answer, attempts)."""
+        answer, attempts = self._retrying(f"batch {batch.seq}", lambda: destination.send(batch))
+        self.result.batches += 1
+        return answer, attempts
+
+    def _retrying(self, what: str, call: Callable[[], T]) -> tuple[T, int]:
+        """`call()` retried on transient failures (backoff, `Retry-After` honoured); (its answer, attempts)."""
         policy, result = self.activation.retry, self.result
         attempt = 0
         while True:
             attempt += 1
             try:
-                answer = destination.send(batch)
-                result.batches += 1
-                return answer, attempt
+                return call(), attempt
             except Retryable as exc:
                 result.throttled += isinstance(exc, Throttled)
                 if attempt >= policy.attempts:
@@ -370,9 +382,9 @@ class Sync:
                 if wait > policy.max_wait_seconds:
                     raise GaveUp(f"{exc.reason}; the destination asks to wait {wait:.0f}s") from None
                 log.warning(
-                    "%s batch %d: %s; attempt %d of %d in %.1fs",
+                    "%s %s: %s; attempt %d of %d in %.1fs",
                     self.activation.name,
-                    batch.seq,
+                    what,
                     exc.reason,
                     attempt + 1,
                     policy.attempts,
@@ -417,7 +429,11 @@ class Sync:
                 self._fail(cur, unsent, session.batches[0], exc.reason)
                 raise StopRun(exc.reason) from None
         results = [(b, *session.accepted[b.seq]) for b in session.batches]
-        detail = destination.complete([(b, answer) for b, answer, _ in results])
+        try:  # a file set's manifest: its parts are in the outbox as accepted, so the next run only completes it
+            detail, _ = self._retrying("completing", lambda: destination.complete([(b, a) for b, a, _ in results]))
+        except DeliveryError as exc:
+            self._fail(cur, [i for b in session.batches for i in b.items], session.batches[0], exc.reason)
+            raise StopRun(exc.reason) from None
         if detail:
             last, answer, attempts = results[-1]
             results[-1] = (last, BatchResult(answer.rejected, answer.failed, {**answer.detail, **detail}), attempts)

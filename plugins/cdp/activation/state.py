@@ -220,7 +220,7 @@ def write_outbox(cur, name: str, sessions: list[Session]) -> None:
             b.dt.isoformat(),
             b.action,
             str(b.total),
-            json.dumps([[i.profile_id, i.record_hash, i.action, i.payload] for i in b.items]),
+            json.dumps([[i.profile_id, i.record_hash, i.action, i.payload, i.previous] for i in b.items]),
         )
         for s in sessions
         for b in s.batches
@@ -265,7 +265,8 @@ def pending(cur, activation: Activation) -> list[Session]:
             seq=seq,
             last=last,
             session_id=session_id(key, attempt) if atomic else 0,
-            items=tuple(Item(pid, h, payload, item_action) for pid, h, item_action, payload in items),
+            # An outbox written before updates carried their previous payload has four fields per item.
+            items=tuple(Item(pid, h, payload, act, *previous) for pid, h, act, payload, *previous in items),
             total=total,
         )
         session.batches.append(batch)

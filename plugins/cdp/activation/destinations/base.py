@@ -31,6 +31,7 @@ class Item:
     record_hash: str
     payload: dict[str, Any]
     action: str = "add"  # add | update | remove, or keep (unchanged, sent again in a whole-set delivery)
+    previous: dict[str, Any] | None = None  # an update's payload last delivered (what the destination holds now)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,13 @@ the changes, with an `_action` column (add, update, remove), the first run being
 Where: the activation's `options.base_uri`, else the connection's `extra.base_uri` (an `aws`
 connection whose login/password are the access key and secret, with optional `region_name`
 and `endpoint_url`), else `CDP_EXPORTS_URI` or `.cdp/exports` (the sandbox).
+
+Errors: boto3 makes one attempt per call (the engine owns retries, backoff and their counts),
+with the activation's `retry.timeout_seconds` as connect and read timeout. No connection, a
+timeout, a 5xx, `RequestTimeout` or `InternalError` is transient; `SlowDown` (and S3's other
+throttling codes) is throttling; every other S3 error (`AccessDenied`, `NoSuchBucket`,
+`InvalidAccessKeyId`, `SignatureDoesNotMatch`, missing credentials, ...) or a local folder that
+cannot be written makes the destination unusable: the run stops and the set waits in the outbox.
 """
 
 from __future__ import annotations
@@ -27,9 +34,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cdp import settings
-from cdp.activation.destinations.base import Batch, BatchResult, Destination, Instance, mapped
+from cdp.activation.destinations.base import (
+    Batch,
+    BatchResult,
+    Destination,
+    DestinationUnusable,
+    Instance,
+    Retryable,
+    Throttled,
+    mapped,
+    scrub,
+)
 
 FORMATS = ("csv", "parquet")
+S3_THROTTLING = {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+S3_TRANSIENT = {"RequestTimeout", "RequestTimeoutException", "InternalError", "ServiceUnavailable", "OperationAborted"}
 
 
 class FileExport(Destination):
@@ -71,27 +90,33 @@ class FileExport(Destination):
     def _client(self):
         if self._s3 is None:
             import boto3
+            from botocore.config import Config
 
             extra = self.instance.extra
+            timeout = self.activation.retry.timeout_seconds
             self._s3 = boto3.client(
                 "s3",
                 endpoint_url=extra.get("endpoint_url") or os.environ.get("AWS_ENDPOINT_URL") or None,
                 region_name=extra.get("region_name"),
                 aws_access_key_id=self.instance.login or None,
                 aws_secret_access_key=self.instance.password or None,
+                # One attempt per call: the engine retries, so every retry is counted, logged and bounded once.
+                config=Config(connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 1}),
             )
         return self._s3
 
     def _write(self, key: str, body: bytes) -> str:
         if self.base_uri.startswith("s3://"):
             bucket, full_key = self._s3_location(key)
-            self._client().put_object(Bucket=bucket, Key=full_key, Body=body)
+            with storage_errors("PutObject"):
+                self._client().put_object(Bucket=bucket, Key=full_key, Body=body)
             return f"s3://{bucket}/{full_key}"
         path = Path(self.base_uri.removeprefix("file://")) / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(body)
-        tmp.replace(path)  # readers never see a half-written file
+        with storage_errors("write"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_bytes(body)
+            tmp.replace(path)  # readers never see a half-written file
         return str(path)
 
     def _list(self, key_prefix: str) -> list[str]:
@@ -99,8 +124,9 @@ class FileExport(Destination):
         if self.base_uri.startswith("s3://"):
             bucket, full_prefix = self._s3_location(key_prefix)
             root = full_prefix[: len(full_prefix) - len(key_prefix)]
-            pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=full_prefix)
-            return [obj["Key"][len(root) :] for page in pages for obj in page.get("Contents", [])]
+            with storage_errors("ListObjectsV2"):
+                pages = self._client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=full_prefix)
+                return [obj["Key"][len(root) :] for page in pages for obj in page.get("Contents", [])]
         folder = Path(self.base_uri.removeprefix("file://")) / Path(key_prefix).parent
         name = Path(key_prefix).name
         base = Path(self.base_uri.removeprefix("file://"))
@@ -110,9 +136,11 @@ class FileExport(Destination):
         for key in keys:
             if self.base_uri.startswith("s3://"):
                 bucket, full_key = self._s3_location(key)
-                self._client().delete_object(Bucket=bucket, Key=full_key)
+                with storage_errors("DeleteObject"):
+                    self._client().delete_object(Bucket=bucket, Key=full_key)
             else:
-                Path(self.base_uri.removeprefix("file://"), key).unlink(missing_ok=True)
+                with storage_errors("delete"):
+                    Path(self.base_uri.removeprefix("file://"), key).unlink(missing_ok=True)
 
     # -- encoding ----------------------------------------------------------------------------------
 
@@ -176,6 +204,32 @@ class FileExport(Destination):
         }
         uri = self._write(f"{folder}/_manifest.json", json.dumps(manifest, indent=2).encode("utf-8"))
         return {"manifest": uri, "parts": len(parts), "rows": manifest["rows"]}
+
+
+@contextlib.contextmanager
+def storage_errors(operation: str) -> Iterator[None]:
+    """S3 (botocore) and local file errors as the engine's: transient, throttling, or the destination unusable."""
+    from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error") or {}
+        status = int((exc.response.get("ResponseMetadata") or {}).get("HTTPStatusCode") or 0)
+        code = str(error.get("Code") or status)
+        reason = f"S3 {operation}: {code} (HTTP {status}) {scrub(error.get('Message') or '', 200)}".rstrip()
+        if code in S3_THROTTLING:
+            raise Throttled(reason) from None
+        if code in S3_TRANSIENT or status >= 500:
+            raise Retryable(reason) from None
+        raise DestinationUnusable(reason) from None
+    except (ConnectionError, HTTPClientError) as exc:  # no connection, connect or read timeout, connection reset
+        raise Retryable(f"S3 {operation}: {type(exc).__name__}") from None
+    except BotoCoreError as exc:  # no credentials, a bad endpoint or region: configuration
+        raise DestinationUnusable(f"S3 {operation}: {type(exc).__name__}: {scrub(str(exc), 200)}") from None
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise DestinationUnusable(f"cannot {operation} in the export folder: {why}") from None
 
 
 def _text(value) -> str | None:

@@ -1,18 +1,22 @@
 """Meta (Facebook) Custom Audiences: customer-list audiences over the Graph API.
 
-- Incremental mode: `POST /{audience_id}/users` adds (new and changed members), `DELETE` removes;
-  both are set operations. Mirror mode: `POST /{audience_id}/usersreplace`, a session
-  (`session_id`, `batch_seq` from 1, `last_batch_flag` on the last) that replaces the whole
-  membership when its last batch arrives.
+- Incremental mode: `POST /{audience_id}/users` adds, `DELETE` removes; both are set operations.
+  Meta has no update: a changed member is a `DELETE` of the row delivered before (the state
+  keeps it), then a `POST` of the new one, so its old identifiers stop matching. Mirror mode:
+  `POST /{audience_id}/usersreplace`, a session (`session_id`, `batch_seq` from 1,
+  `last_batch_flag` on the last) that replaces the whole membership when its last batch arrives.
 - Body: `{payload: {schema: [keys], data: [[...]]}, session?}` in the POST body, never the query
   string. Multi-key rows (EXTERN_ID, EMAIL, PHONE, FN, LN, ZIP, CT, ST, COUNTRY, ...), each value
   normalized as Meta specifies, then SHA-256 in lowercase hex; EXTERN_ID, MADID and
   LOOKALIKE_VALUE are not hashed. At most 10,000 rows per request.
-- Errors: 4, 17, 32, 613, 80003, 80004 are throttling (back off; `X-Business-Use-Case-Usage`'s
-  `estimated_time_to_regain_access` honoured); 1, 2, 341, 5xx and non-JSON answers are transient;
-  2650/1870147 (first batch not detected) restarts the replace session. Every other error (190
-  token, 200 permissions, 2635 version, 100/33 no such audience or not its admin, 100/1713230
-  audience flagged, 100 parameters, 2650) is about the request or the account, never about one
+- Errors: 4, 17, 32, 613, 80003, 80004 and any HTTP 429 are throttling (back off;
+  `Retry-After` and `X-Business-Use-Case-Usage`'s `estimated_time_to_regain_access` honoured);
+  1, 2, 341, 5xx and non-JSON answers (an HTML page, even with a 200) are transient; 803 (the
+  audience's alias not visible yet, just after its creation) is retried within the engine's
+  bounded attempts, then stops the run; 2650/1870147 (first batch not detected) restarts the
+  replace session. Every other error (190 and 190/460 token, 200 and 294 permissions, 2635
+  version, 100/33 no such audience or not its admin, 100/1713230 audience flagged, 100, 105 and
+  194 parameters, 368 abusive, 2650) is about the request or the account, never about one
   person: it stops the run and the batch stays in the outbox for the next one. Meta judges
   records only through the answer's count of invalid rows and a few samples: the count is
   recorded, and rows a sample identifies are logged as rejected.
@@ -41,10 +45,12 @@ from cdp.activation.destinations.base import (
     Destination,
     DestinationUnusable,
     Instance,
+    Item,
     Retryable,
     SessionLost,
     Throttled,
     http_call,
+    retry_after_seconds,
     scrub,
 )
 
@@ -72,6 +78,7 @@ NOT_HASHED = ("EXTERN_ID", "MADID", "LOOKALIKE_VALUE")
 THROTTLING = {4, 17, 32, 613, 80003, 80004}
 TRANSIENT = {1, 2, 341}
 FIRST_BATCH_NOT_DETECTED = (2650, 1870147)
+NOT_YET_VISIBLE = 803  # "aliases ... do not exist: users" just after the audience is created
 
 US_STATES = {
     "alabama": "al", "alaska": "ak", "arizona": "az", "arkansas": "ar", "california": "ca", "colorado": "co",
@@ -150,14 +157,6 @@ def appsecret_proof(app_secret: str, token: str) -> str:
     return hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
 
 
-def _graph_error(response) -> dict | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else None
-
-
 def _regain_seconds(response) -> float | None:
     """`estimated_time_to_regain_access` (minutes) from the business use case usage header."""
     try:
@@ -171,6 +170,29 @@ def _regain_seconds(response) -> float | None:
         if isinstance(entry, dict)
     ]
     return max(minutes) * 60.0 if minutes else None
+
+
+def _raise(response, error: dict | None) -> None:
+    """A Graph API error answer as the engine's error: throttled, transient, a lost session, or a stop."""
+    status = response.status_code
+    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+    wait = max((w for w in (retry_after, _regain_seconds(response)) if w is not None), default=None)
+    if error is None:
+        reason = f"HTTP {status} without a Graph API error body"
+        if status == 429:
+            raise Throttled(reason, wait)
+        raise Retryable(reason, retry_after)
+    code, subcode = error.get("code"), error.get("error_subcode")
+    reason = f"Meta error {code}" + (f"/{subcode}" if subcode else "") + f": {scrub(error.get('message', ''))}"
+    if code in THROTTLING or status == 429:
+        raise Throttled(reason, wait)
+    if code in TRANSIENT or status >= 500:
+        raise Retryable(reason, retry_after)
+    if code == NOT_YET_VISIBLE:
+        raise Retryable(f"{reason} (an audience created moments ago is not visible yet)", retry_after)
+    if (code, subcode) == FIRST_BATCH_NOT_DETECTED:
+        raise SessionLost(reason)
+    raise DestinationUnusable(reason)
 
 
 class MetaCustomAudiences(Destination):
@@ -228,21 +250,35 @@ class MetaCustomAudiences(Destination):
             yield Instance(activation.connection_id, url=standin.url, password=token, sandbox=True)
 
     def send(self, batch: Batch) -> BatchResult:
-        present = {key for item in batch.items for key in item.payload}
-        schema = [key for key in KEYS if key in present]
-        body: dict[str, Any] = {
-            "payload": {"schema": schema, "data": [[item.payload.get(k, "") for k in schema] for item in batch.items]}
-        }
         if batch.action == "replace":
-            edge, method = "usersreplace", "POST"
-            body["session"] = {
+            session = {
                 "session_id": batch.session_id,
                 "batch_seq": batch.seq,
                 "last_batch_flag": batch.last,
                 "estimated_num_total": batch.total,
             }
-        else:
-            edge, method = "users", "DELETE" if batch.action == "remove" else "POST"
+            return self._receipt(batch, self._request("POST", "usersreplace", batch.items, session))
+        if batch.action == "remove":
+            return self._receipt(batch, self._request("DELETE", "users", batch.items))
+        before = [Item(i.profile_id, "", i.previous, "remove") for i in batch.items if i.previous]
+        if batch.action == "update" and before:
+            # Meta has no update: the row delivered before is deleted, so its old identifiers stop matching,
+            # then the new row is added. Both are set operations: retrying the pair does no harm.
+            self._request("DELETE", "users", before)
+        result = self._receipt(batch, self._request("POST", "users", batch.items))
+        if batch.action == "update":
+            result.detail["previous_rows_deleted"] = len(before)
+        return result
+
+    def _request(self, method: str, edge: str, items: tuple[Item, ...] | list[Item], session=None) -> dict:
+        """One Graph API call with the items' rows: the answer's JSON, or its error mapped to the engine's."""
+        present = {key for item in items for key in item.payload}
+        schema = [key for key in KEYS if key in present]
+        body: dict[str, Any] = {
+            "payload": {"schema": schema, "data": [[item.payload.get(k, "") for k in schema] for item in items]}
+        }
+        if session is not None:
+            body["session"] = session
         token = self.instance.password
         app_secret = self.instance.extra.get("app_secret")
         if app_secret:
@@ -255,24 +291,17 @@ class MetaCustomAudiences(Destination):
             json=body,
             headers={"Authorization": f"Bearer {token}"},
         )
-        error = _graph_error(response)
-        if error is None and response.status_code == 200:
-            return self._receipt(batch, response.json())
-        self._raise(response, error)
+        try:
+            answer = response.json()
+        except ValueError:  # an HTML error page, a truncated body
+            answer = None
+        error = answer.get("error") if isinstance(answer, dict) else None
+        if response.status_code == 200 and error is None:
+            if not isinstance(answer, dict):
+                raise Retryable("HTTP 200 without a JSON body")
+            return answer
+        _raise(response, error if isinstance(error, dict) else None)
         raise AssertionError("unreachable")
-
-    def _raise(self, response, error: dict | None) -> None:
-        if error is None:
-            raise Retryable(f"HTTP {response.status_code} without a Graph API error body")
-        code, subcode = error.get("code"), error.get("error_subcode")
-        reason = f"Meta error {code}" + (f"/{subcode}" if subcode else "") + f": {scrub(error.get('message', ''))}"
-        if code in THROTTLING:
-            raise Throttled(reason, _regain_seconds(response))
-        if code in TRANSIENT or response.status_code >= 500:
-            raise Retryable(reason)
-        if (code, subcode) == FIRST_BATCH_NOT_DETECTED:
-            raise SessionLost(reason)
-        raise DestinationUnusable(reason)
 
     def _receipt(self, batch: Batch, receipt: dict) -> BatchResult:
         invalid = int(receipt.get("num_invalid_entries") or 0)

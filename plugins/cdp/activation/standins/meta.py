@@ -2,16 +2,21 @@
 
 It enforces what the reference documents: the access token (Bearer or `access_token`) and,
 when the app secret is set, `appsecret_proof`; a supported API version (else 2635); an
-existing audience (else 100/33); `payload.schema`/`payload.data` with multi-key rows, at most
-10,000 rows per request; hashed keys as 64 lowercase hex characters, MADID lowercase and not
+existing audience (else 100/33); `payload.schema`/`payload.data` with multi-key rows, or the
+single-key form (`"schema": "EMAIL_SHA256"` with `data` a list of values), at most 10,000 rows
+per request; hashed keys as 64 lowercase hex characters, MADID lowercase and not
 hashed; invalid rows counted in `num_invalid_entries` with a few `invalid_entry_samples`
 (value -> reason); the replace session protocol (`session_id`, `batch_seq` from 1 without gaps,
 `last_batch_flag`; a session whose first batch it never saw gets 2650/1870147); audiences
 flagged with operation_status 471 refuse every edit (100/1713230). Throttling (4, 17, 613,
 80003) and server errors are scripted with `fail(...)` and `error_body(...)`.
 
-Membership is kept per audience as rows keyed by EXTERN_ID when a row has one (Meta matches
-people by any key; the external id is the stable one), with every applied change counted.
+Membership is kept as Meta keeps it: a set of people, each the set of keys (`EMAIL:<hash>`,
+`EXTERN_ID:<id>`, ...) it was matched by. A row added joins every person it shares an
+identifier with (EXTERN_ID, EMAIL, PHONE or MADID; a row with none of them only matches the very
+same row), so re-adding a changed row leaves the old identifiers matched; a row deleted removes
+every person it shares an identifier with. People are named by their EXTERN_ID when they have
+one, and every applied change is counted.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ MAX_ROWS = 10_000
 MIN_VERSION = 23
 PATH = re.compile(r"^/v(?P<version>\d+)\.0/(?P<node>[^/]+)(?:/(?P<edge>[a-z_]+))?$")
 SAMPLES = 10  # invalid_entry_samples returned per request
+SINGLE_KEY = {"EMAIL_SHA256": "EMAIL", "PHONE_SHA256": "PHONE", "MOBILE_ADVERTISER_ID": "MADID"}
+IDENTIFIERS = ("EXTERN_ID", "EMAIL", "PHONE", "MADID")  # keys that find a person on their own
 
 
 def error_body(code: int, message: str, subcode: int | None = None) -> dict:
@@ -45,10 +52,57 @@ def _error(code: int, message: str, subcode: int | None = None, status: int = 40
     return Response(status, error_body(code, message, subcode))
 
 
-def row_identity(row: dict) -> str:
-    if row.get("EXTERN_ID"):
-        return "EXTERN_ID:" + row["EXTERN_ID"]
-    return "|".join(f"{k}={v}" for k, v in sorted(row.items()) if v)
+def tokens(row: dict) -> set[str]:
+    """A row's keys as the audience keeps them: `KEY:value` for every value given."""
+    return {f"{key}:{value}" for key, value in row.items() if value}
+
+
+def identity(keys: set[str]) -> str:
+    """How a person is named: their (first) EXTERN_ID, else all their keys."""
+    extern = sorted(k for k in keys if k.startswith("EXTERN_ID:"))
+    return extern[0] if extern else "|".join(sorted(keys))
+
+
+def _finds(keys: set[str]) -> set[str]:
+    """What a set of keys matches a person by: its identifiers, else the whole set."""
+    found = {k for k in keys if k.split(":", 1)[0] in IDENTIFIERS}
+    return found or {"|".join(sorted(keys))}
+
+
+def _held(keys: list[str] | dict) -> set[str]:
+    """A person's keys; a sandbox state saved before people were key sets holds a row instead."""
+    return tokens(keys) if isinstance(keys, dict) else set(keys)
+
+
+class People:
+    """An audience's people, with an index from what finds a person to their name (one pass per request)."""
+
+    def __init__(self, members: dict[str, list[str]]):
+        self.members = members
+        self.index = {find: name for name, held in members.items() for find in _finds(_held(held))}
+
+    def _matching(self, keys: set[str]) -> set[str]:
+        return {self.index[find] for find in _finds(keys) if find in self.index}
+
+    def _drop(self, name: str) -> set[str]:
+        held = _held(self.members.pop(name))
+        for find in _finds(held):
+            self.index.pop(find, None)
+        return held
+
+    def join(self, row: dict) -> None:
+        """Add a row: it merges with every person it shares an identifier with."""
+        keys = tokens(row)
+        for name in self._matching(keys):
+            keys |= self._drop(name)
+        name = identity(keys)
+        self.members[name] = sorted(keys)
+        self.index.update(dict.fromkeys(_finds(keys), name))
+
+    def leave(self, row: dict) -> None:
+        """Delete a row: every person it shares an identifier with leaves the audience."""
+        for name in self._matching(tokens(row)):
+            self._drop(name)
 
 
 class MetaStandIn(StandIn):
@@ -76,9 +130,13 @@ class MetaStandIn(StandIn):
         with self.transaction() as state:
             state["audiences"][audience_id]["operation_status"] = operation_status
 
-    def members(self, audience_id: str) -> dict[str, dict]:
-        """identity -> row (hashed values as received)."""
+    def members(self, audience_id: str) -> dict[str, list[str]]:
+        """person -> the keys (`KEY:value`, hashed values as received) they are matched by."""
         return self.snapshot()["audiences"].get(audience_id, {}).get("members", {})
+
+    def matched(self, audience_id: str) -> set[str]:
+        """Every key (`KEY:value`) the audience matches people by."""
+        return {key for keys in self.members(audience_id).values() for key in keys}
 
     def applied(self, audience_id: str) -> dict[str, list[str]]:
         """identity -> the changes that took effect for it, in order (add, remove, replace_add, replace_remove)."""
@@ -155,7 +213,8 @@ class MetaStandIn(StandIn):
         if not isinstance(payload, dict) or "schema" not in payload or "data" not in payload:
             return _error(100, "The parameter payload is required, with schema and data")
         schema = payload["schema"]
-        schema = [schema] if isinstance(schema, str) else schema
+        single = isinstance(schema, str)  # the single-key form: "EMAIL_SHA256" and a list of values
+        schema = [SINGLE_KEY.get(schema, schema)] if single else schema
         if not isinstance(schema, list) or not schema or any(k not in KEYS for k in schema):
             return _error(100, "Invalid parameter: payload.schema has an unsupported key")
         data = payload["data"]
@@ -166,6 +225,7 @@ class MetaStandIn(StandIn):
         rows, invalid, samples = [], 0, {}
         for raw in data:
             reason = None
+            raw = [raw] if single and isinstance(raw, str) else raw
             if not isinstance(raw, list) or len(raw) != len(schema) or not all(isinstance(v, str) for v in raw):
                 reason, value = "row does not match the schema", json.dumps(raw)[:80]
             else:
@@ -198,13 +258,13 @@ class MetaStandIn(StandIn):
         if isinstance(parsed, Response):
             return parsed
         rows, invalid, samples = parsed
+        people = People(audience["members"])
         for row in rows:
-            identity = row_identity(row)
             if add:
-                audience["members"][identity] = row
+                people.join(row)
             else:
-                audience["members"].pop(identity, None)
-            audience["history"].setdefault(identity, []).append("add" if add else "remove")
+                people.leave(row)
+            audience["history"].setdefault(identity(tokens(row)), []).append("add" if add else "remove")
         session = params.get("session") or {}
         return Response(200, _receipt(audience_id, session.get("session_id", 0), len(rows) + invalid, invalid, samples))
 
@@ -257,11 +317,14 @@ class MetaStandIn(StandIn):
         current["num_received"] = sum(b["received"] for b in batches)
         current["num_invalid_entries"] = sum(b["invalid"] for b in batches)
         if last:
-            replaced = {row_identity(row): row for batch in batches for row in batch["rows"]}
-            for identity in set(audience["members"]) - set(replaced):
-                audience["history"].setdefault(identity, []).append("replace_remove")
-            for identity in set(replaced) - set(audience["members"]):
-                audience["history"].setdefault(identity, []).append("replace_add")
+            replaced: dict[str, list[str]] = {}
+            people = People(replaced)
+            for row in (row for batch in batches for row in batch["rows"]):
+                people.join(row)
+            for name in set(audience["members"]) - set(replaced):
+                audience["history"].setdefault(name, []).append("replace_remove")
+            for name in set(replaced) - set(audience["members"]):
+                audience["history"].setdefault(name, []).append("replace_add")
             audience["members"] = replaced
             current.update(stage="completed", progress=100, end_time=int(now), num_matched=len(replaced), batches={})
         return Response(200, receipt)
