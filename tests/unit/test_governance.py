@@ -80,6 +80,14 @@ def label_source_table(manifest: dict, source: str, *labels: str) -> dict:
     return changed
 
 
+def select_on(manifest: dict, audience: str, column: str, key: str) -> dict:
+    """A copy where the audience's meta `key` (uses or condition_columns) also names a profile column."""
+    changed = copy.deepcopy(manifest)
+    meta = changed["nodes"][f"model.cdp.{audience}"]["config"]["meta"]
+    meta[key] = [*meta.get(key, []), column]
+    return changed
+
+
 # -- labels and lineage ----------------------------------------------------------------------------
 
 
@@ -156,6 +164,45 @@ def test_a_sensitive_label_on_a_source_column_blocks_ads_with_its_lineage(manife
     assert [v.policy for v in mail_blocked.value.report.violations] == ["no_located_identities_leave"]
     # Without the added label both pass.
     assert check_activation(ads, manifest).ok and check_activation(emails, manifest).ok
+
+
+def test_the_audience_macro_records_the_columns_its_conditions_read(manifest):
+    meta = manifest["nodes"]["model.cdp.aud_known_cart_abandoners_ads"]["config"]["meta"]
+    assert meta["condition_columns"] == [
+        "crm_id",
+        "loyalty_id",
+        "email",
+        "phone",
+        "days_since_last_cart_activity",
+        "last_purchase_at",
+        "last_cart_activity_at",
+    ]
+
+
+@pytest.mark.parametrize("key", ["uses", "condition_columns"])
+def test_an_ad_audience_selecting_on_a_precise_location_is_blocked_with_its_lineage(manifest, tmp_path, key):
+    audience = "aud_online_browsers_no_purchase_ads"
+    changed = select_on(manifest, audience, "address_line1", key)
+    ads, emails = load_activations(activations_file(tmp_path, audience, ads="ad_targeting", mails="email_marketing"))
+    with pytest.raises(PolicyViolation) as blocked:
+        check_activation(ads, changed)
+    by_policy = {v.policy: v for v in blocked.value.report.violations}
+    assert set(by_policy) == {"no_sensitive_data_to_ad_platforms", "no_located_identities_leave"}
+    (path,) = by_policy["no_sensitive_data_to_ad_platforms"].paths
+    assert (path.label, path.on, path.attribute) == ("S1", "audience condition column address_line1", None)
+    assert path.lineage[:2] == ("crm.crm_customers.address_line1", "stg_crm__customers.address_line1")
+    assert path.lineage[-4:] == (
+        "profiles.address_line1",
+        f"{audience}.address_line1",
+        "activation ads",
+        "destination file_export",
+    )
+    assert "S1 on audience condition column address_line1: crm.crm_customers.address_line1 → " in str(blocked.value)
+    # Email marketing may select on where people live, but it may not send it out with their email.
+    assert [v.policy for v in evaluate_activation(emails, Lineage(changed), load_policies()).violations] == [
+        "no_located_identities_leave"
+    ]
+    assert check_activation(ads, manifest).ok  # the audience as written selects on no labelled column
 
 
 def test_a_contract_label_on_a_source_table_blocks_every_ad_activation_built_on_it(manifest, audience, tmp_path):
