@@ -120,6 +120,23 @@ def test_sensitive_source_columns_stop_where_the_column_stops(manifest):
     assert "S1" not in lineage.column_labels(lineage.model("profiles"), "email")
 
 
+def test_derived_profile_columns_carry_the_labels_of_what_they_are_derived_from(manifest):
+    lineage = Lineage(manifest)
+    profiles = lineage.model("profiles")
+    # The top category comes from browsed products' categories, in web events' properties (S2).
+    assert lineage.column_labels(profiles, "top_category") == {"S2"}
+    assert lineage.trace(profiles, "S2", "top_category") == ["profiles.top_category"]
+    affinity = lineage.model("int_profile_category_affinity")
+    assert lineage.trace(affinity, "S2", "category") == ["int_profile_category_affinity.category"]
+    # Gender, city and region identify only with other data; a city is no street (I2, not S1).
+    for column in ("gender", "city", "region"):
+        assert lineage.column_labels(profiles, column) == {"I2"}
+        assert lineage.trace(profiles, "I2", column)[:2] == [
+            f"crm.crm_customers.{column}",
+            f"stg_crm__customers.{column}",
+        ]
+
+
 def test_table_labels_reach_every_model_built_on_the_source_and_no_other(manifest):
     lineage = Lineage(manifest)
     privacy = lineage.model("stg_privacy__requests")
