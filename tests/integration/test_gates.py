@@ -38,11 +38,22 @@ def failed_descriptions(result) -> set[str]:
     return {o.description for o in result.failed}
 
 
-def outputs_gate_failures() -> tuple[set[str], str]:
-    """The outputs gate must fail: the descriptions of what failed, and the report."""
+def samples(result) -> dict[str, tuple[str | None, list[str]]]:
+    """Per failed expectation: the key its samples come from and the samples."""
+    return {o.description: (o.sample_key, o.samples) for o in result.failed}
+
+
+def outputs_gate_failures_result():
+    """The outputs gate must fail: its result."""
     with pytest.raises(GateFailed) as failure:
         outputs_gate(DT)
-    return failed_descriptions(failure.value.result), str(failure.value)
+    return failure.value.result
+
+
+def outputs_gate_failures() -> tuple[set[str], str]:
+    """The outputs gate must fail: the descriptions of what failed, and the report."""
+    result = outputs_gate_failures_result()
+    return failed_descriptions(result), str(GateFailed(result))
 
 
 def test_raw_gate_passes_on_generated_data(db, tmp_path):
@@ -68,6 +79,14 @@ def test_raw_gate_names_duplicate_keys_bad_currency_and_a_dead_drop(db, tmp_path
     assert "a member's change (loyalty_id, updated_at) appears once within a loyalty drop" not in failed
     report = str(failure.value)
     assert "FAILED raw.pos_transactions" in report and "T-1" not in report  # counts, not values
+    # Failing rows are named by keys that identify no person: the file, the source, the date.
+    named = samples(failure.value.result)
+    key, files = named["transaction_id is unique within a till drop"]
+    assert key == "file" and len(files) == 1 and files[0].endswith("pos_transactions/dt=2026-11-01/p.csv")
+    assert named["currency is an ISO-4217 code in at least 99% of the drop's rows"] == ("dt", ["2026-11-01"])
+    dead = "a delivered drop loads rows (not every file rejected, not every row quarantined)"
+    assert named[dead] == ("source", ["loyalty_members"])
+    assert f"e.g. file {files[0]}" in report and "e.g. source loyalty_members" in report
 
 
 def test_raw_gate_passes_what_the_contract_allows_and_fails_a_repeated_change(db, tmp_path):
@@ -126,6 +145,52 @@ def test_outputs_gate_fails_when_consent_is_incomplete(db):
         "no blocked value (placeholder or blocked pattern) is stitched into a profile",
     }
     assert "test@test.com" not in report
+    assert "e.g. profile_id P2" in report
+
+
+def test_samples_are_at_most_ten_keys_and_only_keys_that_name_no_person(db):
+    with db.cursor() as cur:
+        cur.execute("create schema profiles; create schema identity")
+        cur.execute("create table profiles.profiles (profile_id text)")
+        cur.execute("create table profiles.consent (profile_id text, purpose text, status text)")
+        cur.execute("create table identity.identity_map (namespace text, identity_value text, profile_id text)")
+        # 12 profiles holding a blocked value each: the report names 10 of them, not the values.
+        cur.executemany(IDENTITY, [("email", "test@test.com", f"P{i:02}") for i in range(12)])
+        cur.executemany("insert into profiles.profiles values (%s)", [(f"P{i:02}",) for i in range(12)])
+        cur.executemany(
+            CONSENT,
+            [
+                (f"P{i:02}", purpose, "denied")
+                for i in range(12)
+                for purpose in ("email_marketing", "sms_marketing", "personalization", "ad_targeting")
+            ],
+        )
+    db.commit()
+    failed = outputs_gate_failures_result()
+    ((description, (key, profiles)),) = samples(failed).items()
+    assert description == "no blocked value (placeholder or blocked pattern) is stitched into a profile"
+    assert key == "profile_id" and len(profiles) == 10 and set(profiles) < {f"P{i:02}" for i in range(12)}
+    (outcome,) = failed.failed
+    assert outcome.unexpected_count is None and outcome.observed == 12  # the count is of all of them
+
+
+def test_a_query_selecting_no_safe_key_reports_counts_only(db, tmp_path, monkeypatch):
+    with db.cursor() as cur:
+        cur.execute("create schema identity")
+        cur.execute("create table identity.identity_map (namespace text, identity_value text, profile_id text)")
+        cur.execute(IDENTITY, ("email", "someone@example.com", "P1"))
+    db.commit()
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "values.yml").write_text(
+        "name: values\nvalidations:\n  - table: identity.identity_map\n    expectations:\n"
+        "      - type: unexpected_rows_expectation\n        description: no email\n"
+        '        kwargs: {unexpected_rows_query: "select identity_value, namespace from {batch}"}\n'
+    )
+    monkeypatch.setenv("CDP_EXPECTATIONS_DIR", str(tmp_path))
+    result = run_checkpoint("values", gate_variables(DT), raise_on_failure=False)
+    (outcome,) = result.failed
+    assert outcome.observed == 1 and outcome.samples == [] and outcome.sample_key is None
+    assert "someone@example.com" not in "\n".join(result.report_lines())
 
 
 def test_a_broken_expectation_is_reported_as_an_error(db, tmp_path, monkeypatch):
@@ -188,6 +253,8 @@ def test_outputs_gate_passes_on_generated_data_and_names_each_broken_rule(db, tm
         " of the previous run date",
     }
     assert "noemail@shop.example" not in report and "+0000000" not in report
+    assert "e.g. profile_id PCAP" in report and "e.g. profile_id PTWO" in report and "e.g. profile_id PBLK" in report
+    assert "e.g. audience aud_online_browsers_no_purchase_ads" in report
 
 
 def test_audience_sizes_are_recorded_once_per_run_date(db):

@@ -2,17 +2,27 @@
 
 Good batches pass; crafted ones (no consent, a plaintext or upper-case identifier where the
 destination takes hashes, a duplicate profile) fail with the rule, the count and profile ids,
-and no value of a record reaches the report, the stored results or Data Docs.
+and no value of a record reaches the report, the stored results or Data Docs. In the sync
+engine, a batch failing the gate stops the run before the stand-in sees a request, and no
+sync state is committed.
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from pathlib import Path
 
+import psycopg2
 import pytest
+import yaml
+from activation_world import META as META_ENTRY
+from activation_world import WEBHOOK, connection_env, seed
 
-from cdp.activation.config import Activation
+from cdp import settings
+from cdp.activation.config import Activation, parse_activation
+from cdp.activation.engine import run_activation
+from cdp.activation.standins import MetaStandIn, WebhookStandIn
 from cdp.quality import GateFailed, check_payload, read_consent
 
 pytestmark = pytest.mark.integration
@@ -130,3 +140,57 @@ def test_consent_is_read_for_the_purpose(db):
             ],
         )
         assert read_consent(cur, "ad_targeting", ["P1", "P2", "P9"]) == {"P1": "granted", "P2": "denied"}
+
+
+# -- in the sync engine: a failing gate sends nothing -------------------------------------------------
+
+STATE_TABLES = ("sync_log", "outbox", "batch_log", "destination_state", "watermarks", "rejections")
+
+
+def require_hashed(tmp_path: Path, monkeypatch, destination: str, key: str) -> None:
+    """A policies file saying `destination` takes `key` hashed, when its module sends it plain."""
+    document = yaml.safe_load(settings.policies_file().read_text())
+    document["destinations"].setdefault(destination, {}).setdefault("hashed_identifiers", []).append(key)
+    path = tmp_path / "policies.yml"
+    path.write_text(yaml.safe_dump(document))
+    monkeypatch.setenv("CDP_POLICIES_FILE", str(path))
+
+
+def committed_state(warehouse_url: str) -> dict[str, int]:
+    """Rows of each activation state table as another session sees them (what was committed)."""
+    conn = psycopg2.connect(warehouse_url)
+    try:
+        with conn.cursor() as cur:
+            counts = {}
+            for table in STATE_TABLES:
+                cur.execute(f"select count(*) from activation.{table}")
+                counts[table] = cur.fetchone()[0]
+            return counts
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("destination", ["webhook", "meta_custom_audiences"])
+def test_a_payload_failing_the_gate_stops_the_sync_before_any_request(
+    db, warehouse_url, tmp_path, monkeypatch, destination
+):
+    seed(db, 6)
+    if destination == "webhook":
+        entry, key, server = WEBHOOK, "email", WebhookStandIn("hook-secret")
+        fields = {"host": f"{server.url}/hooks", "password": "hook-secret"}
+    else:
+        entry, key, server = META_ENTRY, "EXTERN_ID", MetaStandIn("meta-token")
+        server.create_audience(META_ENTRY["options"]["audience_id"], "test")
+        fields = {"host": server.url, "password": "meta-token"}
+    require_hashed(tmp_path, monkeypatch, destination, key)  # the module sends it plain: the gate must stop it
+    with server:
+        connection_env(monkeypatch, entry["connection"], conn_type="http", **fields)
+        with pytest.raises(GateFailed) as stopped:
+            run_activation(db, parse_activation(entry), date(2026, 11, 1))
+        assert server.requests == []
+    db.rollback()  # the failed task's transaction ends with its process
+    (failure,) = stopped.value.result.failed
+    assert failure.description == f"{key} is hashed as the destination requires (SHA-256, 64 lowercase hex)"
+    assert failure.unexpected_count == 6 and failure.samples[0] == "P00001"
+    assert "person1@example.com" not in str(stopped.value)
+    assert committed_state(warehouse_url) == dict.fromkeys(STATE_TABLES, 0)

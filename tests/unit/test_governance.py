@@ -80,6 +80,14 @@ def label_source_table(manifest: dict, source: str, *labels: str) -> dict:
     return changed
 
 
+def select_on(manifest: dict, audience: str, column: str, key: str) -> dict:
+    """A copy where the audience's meta `key` (uses or condition_columns) also names a profile column."""
+    changed = copy.deepcopy(manifest)
+    meta = changed["nodes"][f"model.cdp.{audience}"]["config"]["meta"]
+    meta[key] = [*meta.get(key, []), column]
+    return changed
+
+
 # -- labels and lineage ----------------------------------------------------------------------------
 
 
@@ -110,6 +118,23 @@ def test_sensitive_source_columns_stop_where_the_column_stops(manifest):
         "stg_crm__customers.address_line1",
     ]
     assert "S1" not in lineage.column_labels(lineage.model("profiles"), "email")
+
+
+def test_derived_profile_columns_carry_the_labels_of_what_they_are_derived_from(manifest):
+    lineage = Lineage(manifest)
+    profiles = lineage.model("profiles")
+    # The top category comes from browsed products' categories, in web events' properties (S2).
+    assert lineage.column_labels(profiles, "top_category") == {"S2"}
+    assert lineage.trace(profiles, "S2", "top_category") == ["profiles.top_category"]
+    affinity = lineage.model("int_profile_category_affinity")
+    assert lineage.trace(affinity, "S2", "category") == ["int_profile_category_affinity.category"]
+    # Gender, city and region identify only with other data; a city is no street (I2, not S1).
+    for column in ("gender", "city", "region"):
+        assert lineage.column_labels(profiles, column) == {"I2"}
+        assert lineage.trace(profiles, "I2", column)[:2] == [
+            f"crm.crm_customers.{column}",
+            f"stg_crm__customers.{column}",
+        ]
 
 
 def test_table_labels_reach_every_model_built_on_the_source_and_no_other(manifest):
@@ -156,6 +181,45 @@ def test_a_sensitive_label_on_a_source_column_blocks_ads_with_its_lineage(manife
     assert [v.policy for v in mail_blocked.value.report.violations] == ["no_located_identities_leave"]
     # Without the added label both pass.
     assert check_activation(ads, manifest).ok and check_activation(emails, manifest).ok
+
+
+def test_the_audience_macro_records_the_columns_its_conditions_read(manifest):
+    meta = manifest["nodes"]["model.cdp.aud_known_cart_abandoners_ads"]["config"]["meta"]
+    assert meta["condition_columns"] == [
+        "crm_id",
+        "loyalty_id",
+        "email",
+        "phone",
+        "days_since_last_cart_activity",
+        "last_purchase_at",
+        "last_cart_activity_at",
+    ]
+
+
+@pytest.mark.parametrize("key", ["uses", "condition_columns"])
+def test_an_ad_audience_selecting_on_a_precise_location_is_blocked_with_its_lineage(manifest, tmp_path, key):
+    audience = "aud_online_browsers_no_purchase_ads"
+    changed = select_on(manifest, audience, "address_line1", key)
+    ads, emails = load_activations(activations_file(tmp_path, audience, ads="ad_targeting", mails="email_marketing"))
+    with pytest.raises(PolicyViolation) as blocked:
+        check_activation(ads, changed)
+    by_policy = {v.policy: v for v in blocked.value.report.violations}
+    assert set(by_policy) == {"no_sensitive_data_to_ad_platforms", "no_located_identities_leave"}
+    (path,) = by_policy["no_sensitive_data_to_ad_platforms"].paths
+    assert (path.label, path.on, path.attribute) == ("S1", "audience condition column address_line1", None)
+    assert path.lineage[:2] == ("crm.crm_customers.address_line1", "stg_crm__customers.address_line1")
+    assert path.lineage[-4:] == (
+        "profiles.address_line1",
+        f"{audience}.address_line1",
+        "activation ads",
+        "destination file_export",
+    )
+    assert "S1 on audience condition column address_line1: crm.crm_customers.address_line1 → " in str(blocked.value)
+    # Email marketing may select on where people live, but it may not send it out with their email.
+    assert [v.policy for v in evaluate_activation(emails, Lineage(changed), load_policies()).violations] == [
+        "no_located_identities_leave"
+    ]
+    assert check_activation(ads, manifest).ok  # the audience as written selects on no labelled column
 
 
 def test_a_contract_label_on_a_source_table_blocks_every_ad_activation_built_on_it(manifest, audience, tmp_path):

@@ -9,11 +9,14 @@
 
     The members are the profiles for which every condition is true (null counts as false),
     with the profile columns the conditions read: the values that decided. The conditions
-    also land in the model's meta, where `cdp audience explain` reads them. The YAML meta
+    also land in the model's meta, where `cdp audience explain` reads them, and so do the
+    columns they read (meta.condition_columns, set here at parse time): governance checks
+    the labels of those columns against the activations of the audience. The YAML meta
     must say description, owner, purpose, refresh and `uses`, the profile columns the
     audience may read: a condition reading any other column fails the build. -#}
 {% macro audience_members(conditions) -%}
     {%- set columns = cdp.audience_condition_columns(conditions) -%}
+    {%- do config(meta={'condition_columns': columns}) -%}
     {%- if execute and model.resource_type == 'model' -%}
         {% do cdp.check_audience_meta(model, columns) %}
     {%- endif %}

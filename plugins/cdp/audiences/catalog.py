@@ -30,6 +30,18 @@ class Audience:
     conditions: tuple[Condition, ...]  # all must hold
 
 
+def columns_read(meta: dict) -> tuple[str, ...]:
+    """The profile columns an audience selects on, from its model's meta (lower case, in order).
+
+    Those its YAML says it may use (`uses`) and those its conditions read, as the
+    audience_members macro found them when dbt parsed the model (`condition_columns`): the
+    build fails a condition reading a column outside `uses`, but `dbt parse` does not, so
+    both count.
+    """
+    names = [*(meta.get("uses") or ()), *(meta.get("condition_columns") or ())]
+    return tuple(dict.fromkeys(str(name).lower() for name in names))
+
+
 def audiences_from_manifest(manifest: dict) -> dict[str, Audience]:
     """The audience models of a dbt manifest (manifest.json as a dict), by name."""
     found = {}

@@ -2,8 +2,9 @@
 
 An activation performs the marketing action of its purpose plus its destination type's
 actions. The labels reaching it are those of its audience model (every label of everything
-the audience is built on, and of its documented columns) and of each profile attribute it
-maps (`profiles.profiles` columns). A deny policy that matches, an unknown label or
+the audience is built on, of its documented columns, and of the profile columns its
+conditions select on: meta `uses` and `condition_columns`, see `cdp.audiences.catalog`) and
+of each profile attribute it maps (`profiles.profiles` columns). A deny policy that matches, an unknown label or
 destination, or a consent policy the activation's purpose does not satisfy is a violation:
 `check_activation` raises `PolicyViolation`, whose message gives the policy, the labels and
 the lineage from where each label is declared to the destination. No profile data is read.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cdp.audiences.catalog import columns_read
 from cdp.governance.labels import Lineage
 from cdp.governance.policies import Policies, load_policies
 
@@ -24,7 +26,7 @@ class LabelPath:
     """One label reaching an activation, where it lands and the lineage it follows."""
 
     label: str
-    on: str  # "audience", "audience column <c>" or "attribute <a>"
+    on: str  # "audience", "audience column <c>", "audience condition column <c>" or "attribute <a>"
     lineage: tuple[str, ...]  # from the node declaring the label to the destination
     attribute: str | None = None  # the profile attribute it is on, if any
 
@@ -101,11 +103,11 @@ def _label_paths(activation, lineage: Lineage, audience: str, profiles: str) -> 
         for code in sorted(lineage.table[audience])
     ]
     attributes = _attributes(activation)
-    for column in sorted(set(lineage.nodes[audience].columns) - set(attributes)):  # attributes come next
+    conditions = set(columns_read(lineage.nodes[audience].meta))
+    for column in sorted((set(lineage.nodes[audience].columns) | conditions) - set(attributes)):  # attributes next
+        on = f"audience condition column {column}" if column in conditions else f"audience column {column}"
         for code in sorted(lineage.column_labels(audience, column) - lineage.table[audience]):
-            paths.append(
-                LabelPath(code, f"audience column {column}", (*lineage.trace(audience, code, column), *tail[1:]))
-            )
+            paths.append(LabelPath(code, on, (*lineage.trace(audience, code, column), *tail[1:])))
     for attribute in attributes:
         for code in sorted(lineage.column_labels(profiles, attribute)):
             paths.append(

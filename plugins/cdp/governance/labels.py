@@ -32,6 +32,10 @@ def _node_meta(node: dict) -> list[dict | None]:
     return [node.get("meta"), (node.get("config") or {}).get("meta")]
 
 
+def _merged_meta(node: dict) -> dict:
+    return {k: v for meta in _node_meta(node) for k, v in (meta or {}).items()}
+
+
 @dataclass(frozen=True)
 class Node:
     unique_id: str
@@ -40,6 +44,7 @@ class Node:
     labels: frozenset[str]  # declared on the node itself
     column_labels: dict[str, frozenset[str]]  # declared on its columns (lower-case names)
     columns: tuple[str, ...]  # documented columns
+    meta: dict  # the node's own meta (config and top-level merged)
 
 
 def _nodes(manifest: dict) -> dict[str, Node]:
@@ -54,6 +59,7 @@ def _nodes(manifest: dict) -> dict[str, Node]:
             _declared(source.get("source_meta"), *_node_meta(source)),
             {c.lower(): _declared(*_node_meta(col)) for c, col in columns.items()},
             tuple(c.lower() for c in columns),
+            _merged_meta(source),
         )
     for uid, node in manifest.get("nodes", {}).items():
         if node.get("resource_type") not in RELATION_TYPES:
@@ -66,6 +72,7 @@ def _nodes(manifest: dict) -> dict[str, Node]:
             _declared(*_node_meta(node)),
             {c.lower(): _declared(*_node_meta(col)) for c, col in columns.items()},
             tuple(c.lower() for c in columns),
+            _merged_meta(node),
         )
     return nodes
 

@@ -3,8 +3,9 @@
 Each file names warehouse tables (or one in-memory dataframe, such as an activation's payload)
 and the expectations that must hold for them. A checkpoint runs as a real Great Expectations
 checkpoint and adds its run to Data Docs; a failed one raises `GateFailed` with a report that
-names the expectation, the table and the count, with the keys (profile ids) of failing rows as
-samples for a dataframe, never a row's values (no PII).
+names the expectation, the table and the count, with keys of failing rows as samples, never a
+row's values (no PII): for a dataframe the values of its `key` column (profile ids), for a
+warehouse table the non-PII keys (SAMPLE_KEYS) an unexpected-rows query selects.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 DATA_DOCS_SITE = "cdp"
 RESULTS_STORE = "cdp_validation_results"
 MAX_SAMPLES = 10
+# Columns an unexpected-rows query may select to name its failing rows in the report: keys that
+# identify no person (a profile id is the platform's own pseudonymous key; source, file and dt
+# name a drop; an audience is configuration). Any other column the query selects (a CRM id, a
+# value) is counted, never shown.
+SAMPLE_KEYS = ("profile_id", "source", "file", "dt", "audience")
 # What of an expectation's result is kept, logged and rendered: counts, never row values.
 SAFE_RESULT_KEYS = frozenset(
     {
@@ -58,8 +64,8 @@ class ExpectationOutcome:
     observed: object = None
     unexpected_count: int | None = None
     error: str | None = None  # the expectation could not be evaluated (e.g. a broken query)
-    samples: list[str] = field(default_factory=list)  # key values (profile ids) of failing rows, no PII
-    sample_key: str | None = None  # the column the samples come from
+    samples: list[str] = field(default_factory=list)  # key values of failing rows (SAMPLE_KEYS), no PII
+    sample_key: str | None = None  # the column(s) the samples come from, e.g. "profile_id" or "source/file"
 
 
 @dataclass
@@ -204,24 +210,30 @@ def _sample_key(definition: dict) -> str | None:
 
 
 def _result_format(key: str | None) -> dict:
-    """BASIC for warehouse tables (counts only). For a dataframe, the key column's values of the failing
-    rows too: they become the report's samples and are removed before anything is stored."""
-    if key is None:
-        return {"result_format": "BASIC", "partial_unexpected_count": 0}
-    return {
-        "result_format": "COMPLETE",
-        "unexpected_index_column_names": [key],
-        "partial_unexpected_count": 0,
-        "return_unexpected_index_query": False,
-    }
+    """COMPLETE, so that failing rows can be named: an unexpected-rows query's rows (GX fetches them
+    anyway, at most 200) and, for a dataframe, the key column's values of the failing rows. Only
+    SAMPLE_KEYS or the key become the report's samples; everything else is removed before anything
+    is stored or rendered."""
+    keys = {"unexpected_index_column_names": [key]} if key else {}
+    return {"result_format": "COMPLETE", "partial_unexpected_count": 0, "return_unexpected_index_query": False} | keys
 
 
-def _samples(result: dict, key: str | None) -> list[str]:
-    """The key values (profile ids) of the failing rows, never the failing values themselves."""
-    if not key:
-        return []
-    seen = dict.fromkeys(str(row[key]) for row in result.get("unexpected_index_list") or [] if key in row)
-    return list(seen)[:MAX_SAMPLES]
+def _samples(result: dict, key: str | None) -> tuple[str | None, list[str]]:
+    """(the key, its values in up to MAX_SAMPLES failing rows), never the failing values themselves.
+
+    A dataframe's rows are named by its `key`; an unexpected-rows query's by the SAMPLE_KEYS it
+    selects (several join with "/": source/file).
+    """
+    if key:
+        rows = [{key: row[key]} for row in result.get("unexpected_index_list") or [] if key in row]
+        keys = [key]
+    else:
+        rows = (result.get("details") or {}).get("unexpected_rows") or []
+        keys = [k for k in SAMPLE_KEYS if rows and k in rows[0]]
+    if not keys:
+        return None, []
+    seen = dict.fromkeys("/".join(str(row[k]) for k in keys) for row in rows)
+    return "/".join(keys), list(seen)[:MAX_SAMPLES]
 
 
 def run_checkpoint(
@@ -267,6 +279,7 @@ def run_checkpoint(
         checked = validation_result.suite_name.removeprefix(f"{name}.")
         for er in validation_result.results:
             config = er.expectation_config
+            sample_key, samples = _samples(er.result, key) if not er.success else (None, [])
             result.outcomes.append(
                 ExpectationOutcome(
                     table=checked,
@@ -276,8 +289,8 @@ def run_checkpoint(
                     observed=er.result.get("observed_value"),
                     unexpected_count=er.result.get("unexpected_count"),
                     error=_exception_message(er),
-                    samples=_samples(er.result, key),
-                    sample_key=key,
+                    samples=samples,
+                    sample_key=sample_key,
                 )
             )
             er.result = {k: v for k, v in er.result.items() if k in SAFE_RESULT_KEYS}
