@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 import requests
-from activation_world import META, connection_env, consented, rows, seed
+from activation_world import META, connection_env, consented, execute, rows, seed
 
 from cdp.activation.config import parse_activation
 from cdp.activation.destinations.base import (
@@ -267,3 +267,115 @@ def test_each_documented_error_is_retried_or_stops_the_run(db, monkeypatch, faul
             reasons = {r for (r,) in rows(db, "select distinct reason from activation.sync_log")}
             assert reasons == {result.error}
             assert rows(db, "select count(*) from activation.outbox")[0][0] == 1  # kept for the next run
+
+
+def test_the_client_waits_out_native_throttling_and_ends_with_the_exact_membership(db, monkeypatch):
+    """The stand-in's own call budget (no scripted fault): 80003 with the usage header; every wait honoured."""
+    seed(db, 12)
+    activation = parse_activation({**META, "batch_size": 2})
+    with MetaStandIn(TOKEN, call_budget=2, budget_window_seconds=2.0) as meta:
+        meta.create_audience(AUDIENCE)
+        connection_env(monkeypatch, "test_meta", conn_type="http", host=meta.url, password=TOKEN)
+        first = run_activation(db, activation, DATE)
+        execute(db, "delete from audiences.aud_test where profile_id in ('P00001', 'P00002', 'P00003')")
+        second = run_activation(db, activation, date(2026, 11, 2))
+
+        assert (first.error, first.sent, second.error, second.sent) == (None, 12, None, 3)
+        assert meta.throttled and first.throttled + second.throttled == len(meta.throttled)
+        answered = [r for r in meta.requests if r.status is not None]
+        for at, regain in meta.throttled:  # the next call came only once access was regained
+            following = [r.at for r in answered if r.at > at]
+            assert following and min(following) >= at + regain
+        assert len(meta.throttled) <= len(answered) // 2  # one wait per window, not a retry storm
+
+        held = {name.removeprefix("EXTERN_ID:") for name in meta.members(AUDIENCE)}
+        assert held == consented(db, "ad_targeting") and len(held) == 9
+        history = {name.removeprefix("EXTERN_ID:"): changes for name, changes in meta.applied(AUDIENCE).items()}
+        gone = {"P00001", "P00002", "P00003"}
+        assert history == {pid: ["add", "remove"] if pid in gone else ["add"] for pid in held | gone}
+        sent = rows(
+            db, "select profile_id, action, count(*) from activation.sync_log where outcome = 'sent' group by 1, 2"
+        )
+        assert all(n == 1 for _, _, n in sent) and len(sent) == 15
+
+
+def test_native_throttling_answers_80003_with_the_time_to_regain_access():
+    with MetaStandIn(TOKEN, call_budget=1, budget_window_seconds=30.0) as meta:
+        meta.create_audience(AUDIENCE)
+        meta_client = MetaCustomAudiences(parse_activation(META), Instance("m", meta.url, password=TOKEN))
+        meta_client.send(batch([item(1)]))
+        answer = requests.post(
+            f"{meta.url}/v23.0/{AUDIENCE}/users",
+            json={"payload": {"schema": ["EXTERN_ID"], "data": [["P2"]]}},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=5,
+        )
+        assert answer.status_code == 400 and answer.json()["error"]["code"] == 80003
+        (entry,) = next(iter(json.loads(answer.headers["X-Business-Use-Case-Usage"]).values()))
+        assert entry["call_count"] == 100 and 0.48 < entry["estimated_time_to_regain_access"] <= 0.5
+        with pytest.raises(Throttled, match="Meta error 80003/2446289") as raised:
+            meta_client.send(batch([item(2)]))
+        assert 28.0 < raised.value.retry_after <= 30.0  # the header's minutes, in seconds
+        assert set(meta.members(AUDIENCE)) == {"EXTERN_ID:P1"}  # throttled calls changed nothing
+
+
+def raw(standin, method: str, path: str, **kwargs) -> requests.Response:
+    """A request to the stand-in with valid credentials, as another client would send it."""
+    params = {
+        "access_token": TOKEN,
+        "appsecret_proof": appsecret_proof("app-secret", TOKEN),
+        **kwargs.pop("params", {}),
+    }
+    return requests.request(method, f"{standin.url}/v23.0/{path}", params=params, timeout=10, **kwargs)
+
+
+def test_an_audience_keeps_the_schema_form_it_was_created_from(standin):
+    client(standin).send(batch([item(1)]))  # multi-key: the audience is FILE_IMPORTED.MULTI_HASHES
+    single = {"payload": {"schema": "EMAIL_SHA256", "data": [hashlib.sha256(b"s@example.com").hexdigest()]}}
+    answer = raw(standin, "POST", f"{AUDIENCE}/users", json=single)
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == 2650
+    assert (
+        "created from data source FILE_IMPORTED.MULTI_HASHES, which does not support data source "
+        in (answer.json()["error"]["message"])
+    )
+    standin.create_audience("42", data_source="FILE_IMPORTED.HASHES_OR_USER_IDS")
+    other = parse_activation({**META, "options": {"audience_id": "42"}})
+    instance = Instance("m", standin.url, password=TOKEN, extra={"app_secret": "app-secret"})
+    with pytest.raises(DestinationUnusable, match="Meta error 2650: .*HASHES_OR_USER_IDS"):
+        MetaCustomAudiences(other, instance).send(batch([item(2)]))
+    assert standin.members("42") == {} and set(standin.members(AUDIENCE)) == {"EXTERN_ID:P1"}
+
+
+def test_creating_an_audience_needs_a_customer_file_source(standin):
+    audience = {"name": "buyers", "subtype": "CUSTOM"}
+    answer = raw(standin, "POST", "act_123/customaudiences", data=audience)
+    assert answer.status_code == 400 and "customer_file_source" in answer.json()["error"]["message"]
+    answer = raw(standin, "POST", "act_123/customaudiences", data={**audience, "customer_file_source": "EVERYONE"})
+    assert answer.status_code == 400
+    answer = raw(
+        standin, "POST", "act_123/customaudiences", data={**audience, "customer_file_source": "USER_PROVIDED_ONLY"}
+    )
+    assert answer.status_code == 200 and answer.json()["id"] in standin.snapshot()["audiences"]
+
+
+def test_removes_carry_the_payload_in_the_body_and_a_long_query_string_fails(standin):
+    meta = client(standin)
+    meta.send(batch([item(1), item(2)]))
+    meta.send(batch([item(1, "remove")], action="remove"))
+    delete = standin.requests[-1]
+    assert delete.method == "DELETE" and delete.raw_query == ""  # nothing in the URL
+    assert delete.headers["content-type"] == "application/json"
+    assert delete.json()["payload"] == {
+        "schema": ["EXTERN_ID", "EMAIL", "PHONE", "LN"],
+        "data": [list(item(1).payload.values())],
+    }
+    assert set(standin.members(AUDIENCE)) == {"EXTERN_ID:P2"}
+    # The same remove with `payload` in the query string: refused past ~65 KB, fine while short.
+    long = json.dumps({"schema": ["EXTERN_ID"], "data": [[f"P{i:05d}"] for i in range(2, 2965)]})
+    assert 65_000 < len(requests.Request("DELETE", "http://x/", params={"payload": long}).prepare().url) < 65_400
+    answer = raw(standin, "DELETE", f"{AUDIENCE}/users", params={"payload": long})
+    assert answer.status_code == 414 and standin.requests[-1].status == 414  # refused by the stand-in, not http.server
+    assert set(standin.members(AUDIENCE)) == {"EXTERN_ID:P2"}
+    short = json.dumps({"schema": ["EXTERN_ID"], "data": [["P2"]]})
+    assert raw(standin, "DELETE", f"{AUDIENCE}/users", params={"payload": short}).status_code == 200
+    assert standin.members(AUDIENCE) == {}

@@ -5,9 +5,10 @@
   keeps it), then a `POST` of the new one, so its old identifiers stop matching. Mirror mode:
   `POST /{audience_id}/usersreplace`, a session (`session_id`, `batch_seq` from 1,
   `last_batch_flag` on the last) that replaces the whole membership when its last batch arrives.
-- Body: `{payload: {schema: [keys], data: [[...]]}, session?}` in the POST body, never the query
-  string. Multi-key rows (EXTERN_ID, EMAIL, PHONE, FN, LN, ZIP, CT, ST, COUNTRY, ...), each value
-  normalized as Meta specifies, then SHA-256 in lowercase hex; EXTERN_ID, MADID and
+- Body: `{payload: {schema: [keys], data: [[...]]}, session?}` as JSON in the request body, for
+  DELETE as for POST (the reference: removes take "the same parameters"), never in the query
+  string, where requests fail past ~65 KB. Multi-key rows (EXTERN_ID, EMAIL, PHONE, FN, LN, ZIP,
+  CT, ST, COUNTRY, ...), each value normalized as Meta specifies, then SHA-256 in lowercase hex; EXTERN_ID, MADID and
   LOOKALIKE_VALUE are not hashed. At most 10,000 rows per request.
 - Errors: 4, 17, 32, 613, 80003, 80004 and any HTTP 429 are throttling (back off;
   `Retry-After` and `X-Business-Use-Case-Usage`'s `estimated_time_to_regain_access` honoured);

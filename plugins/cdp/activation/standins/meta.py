@@ -8,8 +8,21 @@ per request; hashed keys as 64 lowercase hex characters, MADID lowercase and not
 hashed; invalid rows counted in `num_invalid_entries` with a few `invalid_entry_samples`
 (value -> reason); the replace session protocol (`session_id`, `batch_seq` from 1 without gaps,
 `last_batch_flag`; a session whose first batch it never saw gets 2650/1870147); audiences
-flagged with operation_status 471 refuse every edit (100/1713230). Throttling (4, 17, 613,
-80003) and server errors are scripted with `fail(...)` and `error_body(...)`.
+flagged with operation_status 471 refuse every edit (100/1713230); an audience keeps the data
+source of its first upload, and an upload in the other form is refused with 2650 (a single-key
+`"schema": "EMAIL_SHA256"` upload is FILE_IMPORTED.HASHES_OR_USER_IDS, a list schema is
+FILE_IMPORTED.MULTI_HASHES; facebook-python-business-sdk#433); creating an audience needs
+`subtype: CUSTOM` and a documented `customer_file_source`; a query string longer than ~65 KB
+fails (RudderStack saw this with `payload` in the URL, 3p), so `payload` belongs in the body,
+form-encoded or JSON, for DELETE as for POST ("same parameters").
+
+Throttling is native when `call_budget` is set: edits of audience membership (`/users`,
+`/usersreplace`) beyond `call_budget` per `budget_window_seconds` get 80003 ("too many calls
+to this ad-account", as the reference lists for `/users`) with `X-Business-Use-Case-Usage`,
+whose `estimated_time_to_regain_access` says when the window ends (minutes, as Meta; a
+fraction of a minute, rounded up, so short test windows stay short); throttled calls do not
+count. Other throttling (4, 17, 613) and server errors are scripted with `fail(...)` and
+`error_body(...)`.
 
 Membership is kept as Meta keeps it: a set of people, each the set of keys (`EMAIL:<hash>`,
 `EXTERN_ID:<id>`, ...) it was matched by. A row added joins every person it shares an
@@ -24,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import re
 import time
 from pathlib import Path
@@ -39,6 +53,10 @@ PATH = re.compile(r"^/v(?P<version>\d+)\.0/(?P<node>[^/]+)(?:/(?P<edge>[a-z_]+))
 SAMPLES = 10  # invalid_entry_samples returned per request
 SINGLE_KEY = {"EMAIL_SHA256": "EMAIL", "PHONE_SHA256": "PHONE", "MOBILE_ADVERTISER_ID": "MADID"}
 IDENTIFIERS = ("EXTERN_ID", "EMAIL", "PHONE", "MADID")  # keys that find a person on their own
+FILE_SOURCES = ("USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PARTNER_PROVIDED")
+MULTI_HASHES, SINGLE_HASHES = "FILE_IMPORTED.MULTI_HASHES", "FILE_IMPORTED.HASHES_OR_USER_IDS"
+MAX_QUERY_BYTES = 65_000  # RudderStack (3p): requests fail above ~65 KB of query string
+BUSINESS_ID = "1000000000000001"  # the stand-in's one ad account's business, naming its usage entries
 
 
 def error_body(code: int, message: str, subcode: int | None = None) -> dict:
@@ -112,19 +130,27 @@ class MetaStandIn(StandIn):
         app_secret: str | None = None,
         session_ttl_seconds: float = 90 * 60,
         state_file: Path | None = None,
+        call_budget: int | None = None,
+        budget_window_seconds: float = 60.0,
     ):
         self.access_token = access_token
         self.app_secret = app_secret
         self.session_ttl_seconds = session_ttl_seconds
         self.invalid_extern_ids: set[str] = set()  # rows Meta would find invalid, for partial-failure tests
+        self.call_budget = call_budget  # membership edits allowed per window (None: never throttles)
+        self.budget_window_seconds = budget_window_seconds
+        self.throttled: list[tuple[float, float]] = []  # each call refused with 80003: (when, seconds to regain)
+        self._window: tuple[float, int] = (0.0, 0)  # (when the current window started, calls counted in it)
         super().__init__(state_file)
 
     def initial_state(self) -> dict:
         return {"audiences": {}}
 
-    def create_audience(self, audience_id: str, name: str = "") -> None:
+    def create_audience(self, audience_id: str, name: str = "", data_source: str | None = None) -> None:
         with self.transaction() as state:
-            state["audiences"].setdefault(audience_id, _new_audience(name))
+            audience = state["audiences"].setdefault(audience_id, _new_audience(name))
+            if data_source:
+                audience["data_source"] = data_source
 
     def flag(self, audience_id: str, operation_status: int = 471) -> None:
         with self.transaction() as state:
@@ -148,6 +174,8 @@ class MetaStandIn(StandIn):
         match = PATH.match(request.path)
         if not match:
             return _error(100, "Unknown path components", status=404)
+        if len(request.raw_query.encode()) > MAX_QUERY_BYTES:
+            return Response(414, b"<html><body>Request-URI Too Long</body></html>", content_type="text/html")
         if int(match["version"]) < MIN_VERSION:
             return _error(2635, f"You are calling a deprecated version of the Ads API. Use v{MIN_VERSION}.0 or newer.")
         params = self._params(request)
@@ -175,11 +203,60 @@ class MetaStandIn(StandIn):
             return Response(200, {"data": sessions})
         if edge is None and request.method == "GET":
             return Response(200, {"id": node, "name": audience["name"], "approximate_count": len(audience["members"])})
-        if edge == "users" and request.method in ("POST", "DELETE"):
-            return self._users(node, audience, params, add=request.method == "POST")
-        if edge == "usersreplace" and request.method == "POST":
-            return self._replace(node, audience, params)
-        return _error(100, "Unsupported request - method type or edge not supported", status=400)
+        edits = edge == "users" and request.method in ("POST", "DELETE")
+        edits = edits or (edge == "usersreplace" and request.method == "POST")
+        if not edits:
+            return _error(100, "Unsupported request - method type or edge not supported", status=400)
+        throttled = self._spend_call()
+        if throttled:
+            return throttled
+        if edge == "users":
+            response = self._users(node, audience, params, add=request.method == "POST")
+        else:
+            response = self._replace(node, audience, params)
+        response.headers.update(self._usage_header(0.0))
+        return response
+
+    # -- native throttling -------------------------------------------------------------------------
+
+    def _spend_call(self) -> Response | None:
+        """Count a membership edit against the window's budget; over it, 80003 and when access returns."""
+        if self.call_budget is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            started, calls = self._window
+            if now - started >= self.budget_window_seconds:
+                started, calls = now, 0
+            if calls >= self.call_budget:
+                regain = started + self.budget_window_seconds - now
+                self.throttled.append((now, regain))
+                body = error_body(
+                    80003,
+                    "There have been too many calls to this ad-account. Wait a bit and try again. For more info, "
+                    "please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting"
+                    "#custom-audience",
+                    2446289,
+                )
+                self._window = (started, calls)
+                return Response(400, body, self._usage_header(regain))
+            self._window = (started, calls + 1)
+        return None
+
+    def _usage_header(self, regain_seconds: float) -> dict[str, str]:
+        """`X-Business-Use-Case-Usage`: the share of the budget used and the minutes until access returns."""
+        if self.call_budget is None:
+            return {}
+        used = min(100, round(100 * self._window[1] / max(self.call_budget, 1)))
+        minutes = math.ceil(max(regain_seconds, 0.0) / 60 * 1000) / 1000  # rounded up: waiting it is enough
+        usage = {
+            "type": "custom_audience",
+            "call_count": 100 if regain_seconds > 0 else used,
+            "total_cputime": 1,
+            "total_time": 1,
+            "estimated_time_to_regain_access": minutes,
+        }
+        return {"X-Business-Use-Case-Usage": json.dumps({BUSINESS_ID: [usage]})}
 
     @staticmethod
     def _params(request: Request) -> dict | None:
@@ -204,19 +281,32 @@ class MetaStandIn(StandIn):
     def _create(self, account: str, params: dict, state: dict) -> Response:
         if params.get("subtype") != "CUSTOM" or not params.get("name"):
             return _error(100, "Invalid parameter: name and subtype CUSTOM are required")
+        if params.get("customer_file_source") not in FILE_SOURCES:
+            return _error(100, f"Invalid parameter: customer_file_source must be one of {', '.join(FILE_SOURCES)}")
         audience_id = str(int(hashlib.sha256(f"{account}/{params['name']}".encode()).hexdigest()[:15], 16))
         state["audiences"].setdefault(audience_id, _new_audience(params["name"]))
         return Response(200, {"id": audience_id})
 
-    def _rows(self, payload) -> tuple[list[dict], int, dict[str, str]] | Response:
+    def _rows(self, payload, audience: dict) -> tuple[list[dict], int, dict[str, str]] | Response:
         """(valid rows as key -> value, number of invalid rows, samples) or an error answer."""
         if not isinstance(payload, dict) or "schema" not in payload or "data" not in payload:
             return _error(100, "The parameter payload is required, with schema and data")
         schema = payload["schema"]
         single = isinstance(schema, str)  # the single-key form: "EMAIL_SHA256" and a list of values
-        schema = [SINGLE_KEY.get(schema, schema)] if single else schema
-        if not isinstance(schema, list) or not schema or any(k not in KEYS for k in schema):
+        schema = [schema] if single else schema
+        if not isinstance(schema, list) or not schema or not all(isinstance(k, str) for k in schema):
+            return _error(100, "Invalid parameter: payload.schema must be a key or a list of keys")
+        schema = [SINGLE_KEY.get(k, k) for k in schema]
+        if any(k not in KEYS for k in schema):
             return _error(100, "Invalid parameter: payload.schema has an unsupported key")
+        source = SINGLE_HASHES if single else MULTI_HASHES
+        created_from = audience.get("data_source", source)  # an audience keeps its first upload's source
+        if created_from != source:
+            return _error(
+                2650,
+                f"Failed to update the custom audience: This audience was created from data source {created_from}, "
+                f"which does not support data source {source}.",
+            )
         data = payload["data"]
         if not isinstance(data, list):
             return _error(100, "Invalid parameter: payload.data must be a list")
@@ -239,6 +329,7 @@ class MetaStandIn(StandIn):
                     samples[value] = reason
             else:
                 rows.append(row)
+        audience["data_source"] = created_from
         return rows, invalid, samples
 
     def _flagged(self, audience: dict) -> Response | None:
@@ -254,7 +345,7 @@ class MetaStandIn(StandIn):
         blocked = self._flagged(audience)
         if blocked:
             return blocked
-        parsed = self._rows(params.get("payload"))
+        parsed = self._rows(params.get("payload"), audience)
         if isinstance(parsed, Response):
             return parsed
         rows, invalid, samples = parsed
@@ -278,7 +369,7 @@ class MetaStandIn(StandIn):
         seq, last = session.get("batch_seq"), bool(session.get("last_batch_flag"))
         if not isinstance(seq, int) or seq < 1:
             return _error(100, "Invalid parameter: batch_seq must be a positive integer")
-        parsed = self._rows(params.get("payload"))
+        parsed = self._rows(params.get("payload"), audience)
         if isinstance(parsed, Response):
             return parsed
         rows, invalid, samples = parsed

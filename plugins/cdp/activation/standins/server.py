@@ -33,6 +33,7 @@ class Request:
     body: bytes
     at: float  # time.monotonic() when received
     status: int | None = None  # what the stand-in answered (None: no answer, e.g. the client was killed)
+    raw_query: str = ""  # the query string as sent
 
     def json(self) -> Any:
         try:
@@ -118,6 +119,7 @@ class StandIn:
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
                     at=time.monotonic(),
+                    raw_query=parts.query,
                 )
                 response = standin.dispatch(request)
                 payload = response.encoded()
