@@ -16,6 +16,7 @@ import yaml
 
 from cdp import settings
 from cdp.activation.config import load_activations
+from cdp.contracts import SOURCES
 from cdp.sample_data import generate_landing_zone
 
 pytestmark = pytest.mark.e2e
@@ -149,7 +150,8 @@ def test_a_broken_drop_stops_the_chain_at_the_raw_gate_without_retry(dags, wareh
     gate.retries = 2  # a failed gate must not be retried all the same
     events_before = raw_ready_events()
     try:
-        states = failed_run(dags["cdp_ingest"], {"landing_uri": str(landing)})
+        # Every source named: dag.test() on the shared DAG object keeps an earlier test's `sources`.
+        states = failed_run(dags["cdp_ingest"], {"landing_uri": str(landing), "sources": list(SOURCES)})
     finally:
         gate.retries = 0
     assert states["raw_gate"] == ("failed", 1) and states["report_if_stopped"][0] == "failed"
@@ -162,7 +164,7 @@ def test_a_broken_drop_stops_the_chain_at_the_raw_gate_without_retry(dags, wareh
 def test_a_blocked_activation_fails_the_activation_run(dags, warehouse_url, tmp_path, monkeypatch):
     landing = tmp_path / "landing"
     generate_landing_zone(landing, customers=100, days=1, start=date.fromisoformat(DT), seed=6)
-    run_dag(dags["cdp_ingest"], {"landing_uri": str(landing)})
+    run_dag(dags["cdp_ingest"], {"landing_uri": str(landing), "sources": list(SOURCES)})
     run_dag(dags["cdp_build"], {"dt": DT})
     policies = yaml.safe_load(settings.policies_file().read_text())
     policies["policies"].append(
