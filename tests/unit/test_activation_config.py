@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import pytest
 
 from cdp.activation.config import RetryPolicy, load_activations, parse_activation
-from cdp.activation.destinations.base import retry_after_seconds, scrub
+from cdp.activation.destinations.base import DestinationUnusable, retry_after_seconds, scrub
 from cdp.activation.engine import chunks, make_plan
 
 BASE = {
@@ -124,3 +125,21 @@ def test_instance_url_from_connection_fields(monkeypatch):
     assert configured("hook_a").url == "https://hooks.example.com:8443/cdp"
     assert configured("hook_b").url == "http://127.0.0.1:9/in"
     assert configured("hook_c") is None
+
+
+def test_a_configured_connection_goes_to_the_real_api_and_no_sandbox_starts(monkeypatch):
+    from cdp.activation.destinations.meta_custom_audiences import MetaCustomAudiences
+    from cdp.activation.instances import open_instance
+
+    activation = next(a for a in load_activations() if a.destination == "meta_custom_audiences")
+    variable = f"AIRFLOW_CONN_{activation.connection_id.upper()}"
+    monkeypatch.setenv(variable, '{"conn_type": "https", "password": "token", "extra": {"api_version": "v23.0"}}')
+    with open_instance(activation, MetaCustomAudiences) as instance:
+        assert not instance.sandbox and instance.url is None  # no host: Meta's own Graph API
+        client = MetaCustomAudiences(replace(activation, options={"audience_id": "6001"}), instance)
+    assert client.base == "https://graph.facebook.com/v23.0/6001"
+
+    monkeypatch.delenv(variable)
+    monkeypatch.setenv("CDP_SANDBOX", "off")  # and without it, a production run stops instead of using a stand-in
+    with pytest.raises(DestinationUnusable, match="CDP_SANDBOX is off"), open_instance(activation, MetaCustomAudiences):
+        pass
