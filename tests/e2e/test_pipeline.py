@@ -16,7 +16,7 @@ from cdp.sample_data import generate_landing_zone
 
 pytestmark = pytest.mark.e2e
 START = date(2026, 11, 1)
-OUTPUT_SCHEMAS = ("raw", "ingest", "prep", "identity", "profiles", "audiences", "activation")
+OUTPUT_SCHEMAS = ("raw", "ingest", "prep", "staging", "identity", "profiles", "audiences", "activation", "quality")
 
 
 @pytest.fixture(scope="module")
