@@ -83,7 +83,10 @@ def test_raw_gate_names_duplicate_keys_bad_currency_and_a_dead_drop(db, tmp_path
     named = samples(failure.value.result)
     key, files = named["transaction_id is unique within a till drop"]
     assert key == "file" and len(files) == 1 and files[0].endswith("pos_transactions/dt=2026-11-01/p.csv")
-    assert named["currency, where given, is an ISO-4217 code in at least 99% of the drop's rows"] == ("dt", ["2026-11-01"])
+    assert named["currency, where given, is an ISO-4217 code in at least 99% of the drop's rows"] == (
+        "dt",
+        ["2026-11-01"],
+    )
     dead = "a delivered drop loads rows (not every file rejected, not every row quarantined)"
     assert named[dead] == ("source", ["loyalty_members"])
     assert f"e.g. file {files[0]}" in report and "e.g. source loyalty_members" in report
