@@ -130,3 +130,21 @@ def test_dockerfile_installs_the_locked_dependencies_and_the_manifest():
     assert "cdp manifest" in dockerfile
     uv_pin = re.search(r"uv==([\d.]+)", dockerfile).group(1)
     assert f"UV_VERSION := {uv_pin}" in (REPO / "Makefile").read_text()
+
+
+def test_the_image_has_what_its_executor_broker_and_volumes_need(services):
+    """The lock file carries the Celery provider and the Redis client the services are configured
+    for, and the state volume's mount point exists in the image, owned by the user it runs as."""
+    import tomllib
+
+    locked = {p["name"] for p in tomllib.loads((REPO / "uv.lock").read_text())["package"]}
+    env = services["airflow-scheduler"]["environment"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert {"apache-airflow-providers-celery", "celery"} <= locked
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://") and "redis" in locked
+    dockerfile = (REPO / "Dockerfile").read_text()
+    mounts = {v.split(":")[1] for s in services.values() if "build" in s for v in s.get("volumes", [])}
+    created = dockerfile.index("mkdir -p")
+    for mount in mounts:
+        assert mount in dockerfile[created:], f"{mount} is not created in the image"
+    assert dockerfile.index("chown -R airflow") > created and "USER airflow" in dockerfile
