@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TypeVar
 
 from cdp.activation.config import load_activations
 from cdp.activation.engine import ActivationResult, run_activation
@@ -25,6 +27,7 @@ from cdp.transform import BuildFailed, BuildResult, build
 from cdp.warehouse import connect
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_MAX_QUARANTINE_SHARE = 0.05
 MIN_QUARANTINED_ROWS = 10  # a drop with fewer bad rows than this never fails the raw gate
@@ -77,16 +80,18 @@ def gate_variables(dt: date, max_quarantine_share: float = DEFAULT_MAX_QUARANTIN
     }
 
 
-def _recorded(dt: date, run_gate) -> GateResult:
-    """Run a gate and keep its outcome for the day's report (quality.gate_runs), passed or failed."""
+def _recorded(dt: date, run: Callable[[], T]) -> T:
+    """Run a stage that ends in, or contains, a gate, and keep the gate's outcome for the day's
+    report (quality.gate_runs): the stage's own result when it is a gate's, a failed gate's always."""
     try:
-        result = run_gate()
+        result = run()
     except GateFailed as exc:
         with connect() as conn:
             gate_log.record(conn, dt, exc.result)
         raise
-    with connect() as conn:
-        gate_log.record(conn, dt, result)
+    if isinstance(result, GateResult):
+        with connect() as conn:
+            gate_log.record(conn, dt, result)
     return result
 
 
@@ -111,13 +116,12 @@ def activate(name: str, dt: date, dry_run: bool = False) -> ActivationResult:
     if activation is None:
         raise ValueError(f"no activation named {name!r} in the activations file")
     check_activation(activation, load_manifest())  # a policy violation stops it before any record leaves
-    try:
+
+    def run() -> ActivationResult:
         with connect() as conn:
             return run_activation(conn, activation, dt, dry_run=dry_run)
-    except GateFailed as exc:  # its payload gate stopped a batch: kept for the day's report
-        with connect() as conn:
-            gate_log.record(conn, dt, exc.result)
-        raise
+
+    return _recorded(dt, run)  # a payload gate that stops a batch is kept for the day's report
 
 
 # -- the whole job ---------------------------------------------------------------------------------

@@ -63,5 +63,10 @@ def exports_uri() -> str:
     return os.environ.get("CDP_EXPORTS_URI", str(state_dir() / "exports"))
 
 
+def data_docs_dir() -> Path:
+    """The quality gates' Data Docs site (index.html at its root)."""
+    return state_dir() / "data_docs"
+
+
 def reports_dir() -> Path:
     return Path(os.environ.get("CDP_REPORTS_DIR", state_dir() / "reports"))

@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from cdp import settings
+from cdp.activation.config import load_activations
 from cdp.audiences.membership import latest_change_counts
 from cdp.governance.withheld import withheld_by_reason
 from cdp.pipeline import DayResult
@@ -151,8 +152,6 @@ def day_report(dt: date, activations: dict[str, dict | None] | None = None, stop
     when the chain stopped before activation, and `stopped` then says where. The gates' outcomes
     for `dt` come from quality.gate_runs, whichever DAG ran them.
     """
-    from cdp.activation.config import load_activations
-
     with connect() as conn, conn.cursor() as cur:
         totals = warehouse_totals(conn)
         gates = gate_log.for_day(conn, dt)
@@ -209,7 +208,7 @@ def day_report(dt: date, activations: dict[str, dict | None] | None = None, stop
         lines += _withheld_table(totals["withheld"])
     lines += ["", "Quality gates"]
     lines += [f"  {gate.line()}" for gate in gates] or ["  none ran for this date"]
-    lines.append(f"  Data Docs: {settings.state_dir() / 'data_docs' / 'index.html'}")
+    lines.append(f"  Data Docs: {settings.data_docs_dir() / 'index.html'}")
     problems = [stopped] if stopped else []
     problems += [f"activation not finished: {name}" for name in unfinished]
     lines += ["", "Result: " + ("FAILED — " + "; ".join(problems) if problems else "all stages succeeded"), ""]

@@ -145,6 +145,7 @@ def test_the_image_has_what_its_executor_broker_and_volumes_need(services):
     dockerfile = (REPO / "Dockerfile").read_text()
     mounts = {v.split(":")[1] for s in services.values() if "build" in s for v in s.get("volumes", [])}
     created = dockerfile.index("mkdir -p")
+    assert mounts, "no volume mounted into the project's image"
     for mount in mounts:
         assert mount in dockerfile[created:], f"{mount} is not created in the image"
     assert dockerfile.index("chown -R airflow") > created and "USER airflow" in dockerfile

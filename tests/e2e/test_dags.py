@@ -52,6 +52,11 @@ def run_dag(dag, conf: dict):
     return states
 
 
+def day_report() -> str:
+    """The day's report the DAGs wrote last."""
+    return (Path(os.environ["CDP_HOME"]) / "reports" / f"airflow-{DT}.md").read_text()
+
+
 def scalar(url: str, sql: str):
     with psycopg2.connect(url) as conn, conn.cursor() as cur:
         cur.execute(sql)
@@ -78,7 +83,7 @@ def test_ingest_build_activate_chain(dags, warehouse_url, tmp_path, capsys):
     manifest = Path(os.environ["CDP_HOME"]) / "exports" / "store_buyers_email_file" / f"dt={DT}" / "_manifest.json"
     assert json.loads(manifest.read_text())["dt"] == DT
     # The day's report: the gates' recorded outcomes for the date, each activation's destination.
-    report = (Path(os.environ["CDP_HOME"]) / "reports" / f"airflow-{DT}.md").read_text()
+    report = day_report()
     assert "raw_ingest: passed" in report and "warehouse_outputs: passed" in report
     assert re.search(r"store_buyers_email_file\s+file_export \(\w+\)", report)
     assert "Result: all stages succeeded" in report
@@ -147,16 +152,16 @@ def test_a_broken_drop_stops_the_chain_at_the_raw_gate_without_retry(dags, wareh
     crm.unlink()  # the CRM extract arrives with unreadable timestamps: every row is quarantined
     (crm.parent / "crm.csv").write_text("customer_id,updated_at\n" + "".join(f"C-{i},yesterday\n" for i in range(50)))
     gate = dags["cdp_ingest"].get_task("raw_gate")
-    gate.retries = 2  # a failed gate must not be retried all the same
+    retries, gate.retries = gate.retries, 2  # a failed gate must not be retried all the same
     events_before = raw_ready_events()
     try:
         # Every source named: dag.test() on the shared DAG object keeps an earlier test's `sources`.
         states = failed_run(dags["cdp_ingest"], {"landing_uri": str(landing), "sources": list(SOURCES)})
     finally:
-        gate.retries = 0
+        gate.retries = retries
     assert states["raw_gate"] == ("failed", 1) and states["report_if_stopped"][0] == "failed"
     assert raw_ready_events() == events_before  # cdp_build is not started
-    report = (Path(os.environ["CDP_HOME"]) / "reports" / f"airflow-{DT}.md").read_text()
+    report = day_report()
     assert "raw_ingest: FAILED" in report and "Result: FAILED — cdp_ingest stopped: raw_gate" in report
     assert "not run: the chain stopped before activation" in report
 
@@ -182,5 +187,5 @@ def test_a_blocked_activation_fails_the_activation_run(dags, warehouse_url, tmp_
     blocked = sorted(task for task, (state, _) in states.items() if task.startswith("activate_") and state == "failed")
     assert blocked and all(states[task][1] == 1 for task in blocked)  # no retry of a policy violation
     assert states["summarize"][0] == "failed"
-    report = (Path(os.environ["CDP_HOME"]) / "reports" / f"airflow-{DT}.md").read_text()
+    report = day_report()
     assert "Result: FAILED — activation not finished: " + blocked[0].removeprefix("activate_") in report

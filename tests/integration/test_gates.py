@@ -34,6 +34,18 @@ def write(root, source, name, text, dt=DT):
     (folder / "_SUCCESS").touch()
 
 
+def one_query_checkpoint(root, monkeypatch, name: str, table: str, select: str) -> None:
+    """A checkpoint `name` in a private expectations folder: one unexpected-rows query on `table`."""
+    (root / "checkpoints").mkdir()
+    query = f"{select} from {{batch}}"
+    (root / "checkpoints" / f"{name}.yml").write_text(
+        f"name: {name}\nvalidations:\n  - table: {table}\n    expectations:\n"
+        f"      - type: unexpected_rows_expectation\n        description: {name}\n"
+        f'        kwargs: {{unexpected_rows_query: "{query}"}}\n'
+    )
+    monkeypatch.setenv("CDP_EXPECTATIONS_DIR", str(root))
+
+
 def failed_descriptions(result) -> set[str]:
     return {o.description for o in result.failed}
 
@@ -183,13 +195,7 @@ def test_a_query_selecting_no_safe_key_reports_counts_only(db, tmp_path, monkeyp
         cur.execute("create table identity.identity_map (namespace text, identity_value text, profile_id text)")
         cur.execute(IDENTITY, ("email", "someone@example.com", "P1"))
     db.commit()
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "values.yml").write_text(
-        "name: values\nvalidations:\n  - table: identity.identity_map\n    expectations:\n"
-        "      - type: unexpected_rows_expectation\n        description: no email\n"
-        '        kwargs: {unexpected_rows_query: "select identity_value, namespace from {batch}"}\n'
-    )
-    monkeypatch.setenv("CDP_EXPECTATIONS_DIR", str(tmp_path))
+    one_query_checkpoint(tmp_path, monkeypatch, "values", "identity.identity_map", "select identity_value, namespace")
     result = run_checkpoint("values", gate_variables(DT), raise_on_failure=False)
     (outcome,) = result.failed
     assert outcome.observed == 1 and outcome.samples == [] and outcome.sample_key is None
@@ -199,13 +205,7 @@ def test_a_query_selecting_no_safe_key_reports_counts_only(db, tmp_path, monkeyp
 def test_a_broken_expectation_is_reported_as_an_error(db, tmp_path, monkeypatch):
     ensure_tables(db)
     db.commit()
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "typo.yml").write_text(
-        "name: typo\nvalidations:\n  - table: raw.crm_customers\n    expectations:\n"
-        "      - type: unexpected_rows_expectation\n        description: typo\n"
-        "        kwargs: {unexpected_rows_query: 'select nosuchcolumn from {batch}'}\n"
-    )
-    monkeypatch.setenv("CDP_EXPECTATIONS_DIR", str(tmp_path))
+    one_query_checkpoint(tmp_path, monkeypatch, "typo", "raw.crm_customers", "select nosuchcolumn")
     result = run_checkpoint("typo", gate_variables(DT), raise_on_failure=False)
     assert not result.success
     (outcome,) = result.outcomes

@@ -245,7 +245,7 @@ HTML = b"<!DOCTYPE html><html><body>Sorry, something went wrong.</body></html>"
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
-def test_each_documented_error_is_retried_or_stops_the_run(db, monkeypatch, fault, outcome, reason):
+def test_each_documented_error_is_retried_or_stops_the_run(db, monkeypatch, caplog, fault, outcome, reason):
     seed(db, 3)
     with MetaStandIn(TOKEN) as meta:
         meta.create_audience(AUDIENCE)
@@ -256,6 +256,7 @@ def test_each_documented_error_is_retried_or_stops_the_run(db, monkeypatch, faul
         logged = dict(rows(db, "select outcome, count(*) from activation.sync_log group by outcome"))
         if outcome == RETRIED:
             assert (result.error, result.sent, result.retries) == (None, 3, 1)
+            assert reason in caplog.text  # retried for this error, not another
             assert held == consented(db, "ad_targeting") and logged == {"sent": 3}
             throttled = fault.status == 429 or "80004" in reason
             assert result.throttled == int(throttled)

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from cdp import cli, settings
+from cdp.activation.config import load_activations
 from cdp.dbt_tasks import write_manifest
 
 ARTIFACTS = ("target", "logs", "dbt_packages")
@@ -89,7 +90,7 @@ def _lineage(out: str, prefix: str) -> list[str]:
 def test_the_unchanged_copy_passes(check):
     code, out = check(None)
     assert code == 0, out
-    assert "governance check: passed (5 activation(s)" in out
+    assert f"governance check: passed ({len(load_activations())} activation(s)" in out
 
 
 def test_a_label_in_a_column_yaml_fails_the_check_with_its_lineage(check):

@@ -135,7 +135,7 @@ def _context(url: str | None):
         },
     )
     context.variables.validation_results_store_name = RESULTS_STORE
-    docs_dir = settings.state_dir() / "data_docs"
+    docs_dir = settings.data_docs_dir()
     context.add_data_docs_site(
         site_name=DATA_DOCS_SITE,
         site_config={

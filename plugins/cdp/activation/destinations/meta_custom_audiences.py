@@ -37,7 +37,7 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 from cdp import settings
 from cdp.activation.destinations.base import (
@@ -173,7 +173,7 @@ def _regain_seconds(response) -> float | None:
     return max(minutes) * 60.0 if minutes else None
 
 
-def _raise(response, error: dict | None) -> None:
+def _raise(response, error: dict | None) -> NoReturn:
     """A Graph API error answer as the engine's error: throttled, transient, a lost session, or a stop."""
     status = response.status_code
     retry_after = retry_after_seconds(response.headers.get("Retry-After"))
@@ -302,7 +302,6 @@ class MetaCustomAudiences(Destination):
                 raise Retryable("HTTP 200 without a JSON body")
             return answer
         _raise(response, error if isinstance(error, dict) else None)
-        raise AssertionError("unreachable")
 
     def _receipt(self, batch: Batch, receipt: dict) -> BatchResult:
         invalid = int(receipt.get("num_invalid_entries") or 0)
