@@ -37,3 +37,16 @@
     {%- set value = run_query(sql).columns[0].values()[0] -%}
     {{ return(0 if value is none else value | int) }}
 {%- endmacro %}
+
+{#- A model's post-hook: statistics of the table just built, for the models that read it next
+    (the stitching materialization analyzes its own tables). -#}
+{% macro refresh_statistics() -%}
+    {{ return(adapter.dispatch('refresh_statistics', 'cdp')()) }}
+{%- endmacro %}
+
+{% macro default__refresh_statistics() -%}
+{%- endmacro %}
+
+{% macro postgres__refresh_statistics() -%}
+    {%- if config.get('materialized') != 'identity_stitch' -%}analyze {{ this }}{%- endif -%}
+{%- endmacro %}
