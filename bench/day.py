@@ -10,8 +10,8 @@ from pathlib import Path
 
 import psycopg2
 
-from bench import bare_hashing, plain_copy, send_capacity, union_find
-from bench.dbt_layers import STITCHING_MODEL, Stitching, read_build_timings
+from bench import bare_hashing, identity_increment, plain_copy, send_capacity, union_find
+from bench.dbt_layers import Stitching, read_build_timings
 from bench.meter import Meter, Reference, StageResult
 from cdp import pipeline
 from cdp.activation.config import load_activations
@@ -19,7 +19,6 @@ from cdp.activation.engine import run_activation
 from cdp.contracts import SOURCES
 from cdp.governance import check_activation, load_manifest
 from cdp.landing import LandingZone
-from cdp.transform import run_dbt
 from cdp.warehouse import connect as warehouse_connection
 
 DBT_BUILD = "dbt build"
@@ -156,7 +155,7 @@ class BenchDay:
         with _connect() as conn:
             graph = union_find.read_graph(conn, stitching.nodes_sql, stitching.links_relation)
             model_components = union_find.model_component_count(conn, stitching.relation)
-            stitch.detail["stitch_run"] = _stitch_run(conn, self.dt, stitching.model)
+            stitch.detail["stitch_run"] = identity_increment.stitch_run(conn, self.dt, stitching.model)
         components = union_find.stitch(graph)
         stitch.rows = graph.links
         stitch.detail.update(
@@ -234,40 +233,12 @@ def _activate(activation, dt: date, dry_run: bool = False):
         return run_activation(conn, activation, dt, dry_run=dry_run)
 
 
-def _stitch_run(conn, dt: date, model: str) -> dict | None:
-    """The statistics the stitching model recorded for this run (mode, rounds, counts)."""
-    try:
-        with conn.cursor() as cur:
-            cur.execute("select * from identity.stitch_runs where run_date = %s and model_name = %s", (dt, model))
-            row = cur.fetchone()
-            names = [c.name for c in cur.description]
-    except psycopg2.Error:
-        conn.rollback()
-        return None
-    return {n: v for n, v in zip(names, row, strict=True) if n not in ("run_date", "model_name")} if row else None
-
-
 def rerun_unchanged(meter: Meter, dt: date) -> None:
     """Every activation again for the same date with nothing changed: it must send nothing."""
     with meter.stage("rerun", f"activation rerun for {dt}, nothing changed", unit="records sent") as stage:
         results = [_activate(a, dt) for a in load_activations()]
         stage.rows = sum(r.sent for r in results)
         stage.detail = {r.activation: r.counts() for r in results}
-
-
-def full_stitch_rebuild(meter: Meter, dt: date) -> None:
-    """The stitching model alone, rebuilt in full for the last day (what `cdp identity rebuild`
-    does to it): the yardstick of that day's incremental stitching. Its result equals the
-    incremental one (tests/integration/test_identity_incremental.py), so what follows is unchanged."""
-    with meter.stage("rebuild", f"identity stitching, full rebuild of {dt}", unit="links") as stage:
-        run_dbt("run", dt.isoformat(), STITCHING_MODEL, dbt_vars={"identity_full_rebuild": True})
-        stitching = read_build_timings(Path(os.environ["DBT_TARGET_PATH"])).stitching
-        with _connect() as conn:
-            run = _stitch_run(conn, dt, stitching.model)
-        if not run or run["mode"] != "full":
-            raise RuntimeError(f"the rebuild of {dt} did not run in full: {run}")
-        stage.rows = run["link_count"]
-        stage.detail = {"model_seconds": round(stitching.seconds, 2), "stitch_run": run}
 
 
 def goals(results: dict, full_day_goal_seconds: float, goal_scale: int) -> list[dict]:
@@ -308,21 +279,7 @@ def goals(results: dict, full_day_goal_seconds: float, goal_scale: int) -> list[
                 "met": share <= 0.10,
             }
         )
-    rebuild = next((s for s in stages if s["day"] == "rebuild" and s["error"] is None), None)
-    incremental = find(days[-1]["label"], "identity stitching") if len(days) > 1 else None
-    if rebuild and incremental:
-        share = incremental["seconds"] / rebuild["detail"]["model_seconds"]
-        scope = (incremental["detail"].get("stitch_run") or {}).get("scope_node_count")
-        nodes = (incremental["detail"].get("stitch_run") or {}).get("node_count")
-        reach = f"; the day's changes reach {scope / nodes:.0%} of the identities" if scope and nodes else ""
-        out.append(
-            {
-                "goal": "incremental identity stitching as share of a full rebuild (same day)",
-                "target": "≤ 10%",
-                "measured": f"{share * 100:.0f}%{reach}",
-                "met": share <= 0.10,
-            }
-        )
+    out += identity_increment.goals(stages, find(days[-1]["label"], "identity stitching") if len(days) > 1 else None)
     out.append(ratio_goal("ingest speed vs plain COPY", "≥ 50%", find(first, "ingest"), 0.5, invert=True))
     out.append(ratio_goal("stitching time vs union-find", "≤ 3×", find(first, "identity stitching"), 3.0, False))
     plan = find(first, "activation planning")

@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="cdp-bench-"))
     _isolate(work)
     # Imported after the state folder is set, so nothing resolves the demo's paths first.
-    from bench.day import BenchDay, full_stitch_rebuild, goals, rerun_unchanged
+    from bench.day import BenchDay, goals, rerun_unchanged
+    from bench.identity_increment import measure as measure_identity_increment
     from bench.meter import Meter, PostgresProcesses
     from bench.report import markdown, write
     from cdp.warehouse.embedded import EmbeddedWarehouse
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                     break
             if not days[-1]["failed"]:
                 rerun_unchanged(meter, date.fromisoformat(days[-1]["dt"]))
-                full_stitch_rebuild(meter, date.fromisoformat(days[-1]["dt"]))
+                measure_identity_increment(meter, date.fromisoformat(days[-1]["dt"]))
             load = meter.machine_load()
         results = {
             "scale": args.scale,

@@ -26,32 +26,36 @@ with
 {% for spec in record_sources %}
 {{ spec.source }} as (
 
-    {%- for column, namespace in spec.identities %}
+    {#- One pass over the staging model (a view: every reference would recompute it), one row per
+        identity column through a lateral list. -#}
     select
         '{{ spec.source }}' as source_name,
-        {{ spec.record_id }} as record_id,
-        '{{ column }}' as source_column,
-        '{{ namespace }}' as namespace,
-        {{ column }} as identity_value,
+        records.{{ spec.record_id }} as record_id,
+        occurrence.source_column,
+        occurrence.namespace,
+        occurrence.identity_value,
         case
-            when {{ column }} is not null then {{ cdp.identity_node_id("'" ~ namespace ~ "'", column) }}
+            when occurrence.identity_value is not null
+                then {{ cdp.identity_node_id('occurrence.namespace', 'occurrence.identity_value') }}
         end as node_id,
-        {{ column }}_rejection as rejection_reason,
+        occurrence.rejection_reason,
         case
-            when {{ column }}_rejection is not null
-                then {{ cdp.sha256_hex(column ~ '_raw') if namespace in cdp.pii_namespaces() else column ~ '_raw' }}
+            when occurrence.rejection_reason is not null
+                then {{ cdp.rejected_identity_value('occurrence.namespace', 'occurrence.raw_value') }}
         end as rejected_value,
-        {{ spec.seen_at }} as seen_at
-    from {{ ref(spec.model) }}
-    where ({{ column }} is not null or {{ column }}_rejection is not null)
+        records.{{ spec.seen_at }} as seen_at
+    from {{ ref(spec.model) }} as records
+    cross join lateral (
+        values
+        {%- for column, namespace in spec.identities %}
+            ('{{ column }}', '{{ namespace }}', records.{{ column }}, records.{{ column }}_rejection, records.{{ column }}_raw)
+            {{- ',' if not loop.last }}
+        {%- endfor %}
+    ) as occurrence (source_column, namespace, identity_value, rejection_reason, raw_value)
+    where (occurrence.identity_value is not null or occurrence.rejection_reason is not null)
         {%- if spec.where %}
         and {{ spec.where }}
         {%- endif %}
-    {%- if not loop.last %}
-
-    union all
-    {%- endif %}
-    {%- endfor %}
 
 ),
 {% endfor %}
