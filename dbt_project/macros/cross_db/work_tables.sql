@@ -10,10 +10,15 @@
     {% do run_query('create table ' ~ relation ~ ' as ' ~ select_sql) %}
 {%- endmacro %}
 
+{#- One round trip: an iterative algorithm creates dozens of these per run. -#}
 {% macro postgres__create_work_table(relation, select_sql) -%}
-    {% do run_query('drop table if exists ' ~ relation) %}
-    {% do run_query('create unlogged table ' ~ relation ~ ' as ' ~ select_sql) %}
-    {% do run_query('analyze ' ~ relation) %}
+    {%- set statements -%}
+        drop table if exists {{ relation }};
+        create unlogged table {{ relation }} as {{ select_sql }}
+        ;
+        analyze {{ relation }}
+    {%- endset -%}
+    {% do run_query(statements) %}
 {%- endmacro %}
 
 {#- Refreshes the planner's statistics after rows were added to a work table. -#}
@@ -30,6 +35,10 @@
 
 {% macro drop_work_table(relation) -%}
     {% do run_query('drop table if exists ' ~ relation) %}
+{%- endmacro %}
+
+{% macro drop_work_tables(relations) -%}
+    {% do run_query('drop table if exists ' ~ relations | join(', ')) %}
 {%- endmacro %}
 
 {#- The first column of the first row of a query, as an integer. -#}

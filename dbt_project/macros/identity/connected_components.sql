@@ -115,9 +115,7 @@
         ~ ' from ' ~ nodes ~ ' as nodes'
         ~ ' left join ' ~ first_forest ~ ' as first on first.node_id = nodes.node_id'
         ~ ' left join ' ~ final['relation'] ~ ' as later on later.node_id = coalesce(first.root_node_id, nodes.node_id)') -%}
-    {%- for relation in [final['relation'], final['spare'], first_forest, nodes] -%}
-        {%- do cdp.drop_work_table(relation) -%}
-    {%- endfor -%}
+    {%- do cdp.drop_work_tables([final['relation'], final['spare'], first_forest, nodes]) -%}
     {{ return({
         'labels': labels,
         'node_count': node_count,

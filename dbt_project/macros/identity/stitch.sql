@@ -134,6 +134,7 @@
 {% macro postgres__stitch_index_target(relation) -%}
     {%- do run_query('create unique index on ' ~ relation ~ ' (node_id)') -%}
     {%- do run_query('create index on ' ~ relation ~ ' (component_node_id)') -%}
+    {%- do run_query('create index on ' ~ relation ~ ' (component_node_id) where component_guarded') -%}
     {%- do run_query('analyze ' ~ relation) -%}
 {%- endmacro %}
 
@@ -218,7 +219,8 @@
     {%- endif -%}
 
     {%- set w = {} -%}
-    {%- for name in ['scope', 'scope_prev', 'added', 'removed', 'members', 'conflicts', 'groups', 'ranked', 'final', 'prev_state', 'new_state'] -%}
+    {%- for name in ['scope', 'scope_prev', 'link_changes', 'added', 'removed', 'node_changes', 'seeds', 'touched',
+        'members', 'conflicts', 'groups', 'ranked', 'final', 'prev_state', 'new_state'] -%}
         {%- do w.update({name: cdp.stitch_work(target, name)}) -%}
     {%- endfor -%}
 
@@ -335,8 +337,11 @@
     {#- (inserts in key order: the indexes of the open rows fill from left to right) -#}
     {%- do run_query('insert into ' ~ state['links'] ~ ' (node_id_a, node_id_b, valid_from, valid_to)'
         ~ ' select node_id_a, node_id_b, ' ~ run_date_sql ~ ', null from ' ~ w['added'] ~ ' order by 1, 2') -%}
-    {%- do cdp.analyze_work_table(state['links']) -%}
-    {%- do cdp.analyze_work_table(state['identity_history']) -%}
+    {#- An incremental run changes a small share of them: autovacuum's analyze follows. -#}
+    {%- if full -%}
+        {%- do cdp.analyze_work_table(state['links']) -%}
+        {%- do cdp.analyze_work_table(state['identity_history']) -%}
+    {%- endif -%}
     {%- if not full -%}
         {%- do run_query('delete from ' ~ target ~ ' where node_id in (select node_id from ' ~ w['scope_prev'] ~ ')') -%}
     {%- endif -%}
@@ -352,39 +357,52 @@
 {% endmacro %}
 
 {#- The links added and removed since the previous run (open rows of stitch_links): w.added,
-    w.removed. -#}
+    w.removed, both from one full join of the links with those rows. -#}
 {% macro stitch_link_changes(links_relation, state, w) -%}
+    {%- do cdp.create_work_table(w['link_changes'],
+        'select coalesce(links.node_id_a, previous.node_id_a) as node_id_a,'
+        ~ ' coalesce(links.node_id_b, previous.node_id_b) as node_id_b, links.present is null as removed'
+        ~ ' from (select node_id_a, node_id_b, true as present from ' ~ links_relation ~ ') as links'
+        ~ ' full join (select node_id_a, node_id_b, true as present from ' ~ state['links']
+        ~ ' where valid_to is null) as previous'
+        ~ ' on previous.node_id_a = links.node_id_a and previous.node_id_b = links.node_id_b'
+        ~ ' where links.present is null or previous.present is null') -%}
     {%- do cdp.create_work_table(w['added'],
-        'select links.node_id_a, links.node_id_b from ' ~ links_relation ~ ' as links'
-        ~ ' where not exists (select 1 from ' ~ state['links'] ~ ' as previous where previous.valid_to is null'
-        ~ ' and previous.node_id_a = links.node_id_a and previous.node_id_b = links.node_id_b)') -%}
+        'select node_id_a, node_id_b from ' ~ w['link_changes'] ~ ' where not removed') -%}
     {%- do cdp.create_work_table(w['removed'],
-        'select previous.node_id_a, previous.node_id_b from ' ~ state['links'] ~ ' as previous'
-        ~ ' where previous.valid_to is null and not exists (select 1 from ' ~ links_relation ~ ' as links'
-        ~ ' where links.node_id_a = previous.node_id_a and links.node_id_b = previous.node_id_b)') -%}
+        'select node_id_a, node_id_b from ' ~ w['link_changes'] ~ ' where removed') -%}
 {%- endmacro %}
 
 {#- Incremental scope: the previous run's candidate components that a change reaches (a link
     added or removed, a node new or gone) and those a guard cut. Fills w.scope_prev (previous
-    nodes to replace) and w.scope (current nodes to recompute). -#}
+    nodes to replace) and w.scope (current nodes to recompute). Only the node and link lists are
+    read whole; the components are then found through the target's indexes, so the work follows
+    the size of the changes. -#}
 {% macro stitch_incremental_scope(nodes_sql, links_relation, target, state, w) -%}
-    {%- set seeds_sql -%}
-        select node_id_a as node_id from {{ w['added'] }}
-        union select node_id_b from {{ w['added'] }}
-        union select node_id_a from {{ w['removed'] }}
-        union select node_id_b from {{ w['removed'] }}
-        union
-        select previous.node_id from {{ target }} as previous
-        where not exists (select 1 from ({{ nodes_sql }}) as nodes where nodes.node_id = previous.node_id)
-    {%- endset -%}
+    {#- nodes new since the previous run (appeared) or gone from it, in one full join -#}
+    {%- do cdp.create_work_table(w['node_changes'],
+        'select coalesce(nodes.node_id, previous.node_id) as node_id, previous.present is null as appeared'
+        ~ ' from (select node_id, true as present from (' ~ nodes_sql ~ ') as current_nodes) as nodes'
+        ~ ' full join (select node_id, true as present from ' ~ target ~ ') as previous'
+        ~ ' on previous.node_id = nodes.node_id'
+        ~ ' where nodes.present is null or previous.present is null') -%}
+    {%- do cdp.create_work_table(w['seeds'],
+        'select node_id_a as node_id from ' ~ w['link_changes']
+        ~ ' union select node_id_b from ' ~ w['link_changes']
+        ~ ' union select node_id from ' ~ w['node_changes'] ~ ' where not appeared') -%}
+    {%- do cdp.create_work_table(w['touched'],
+        'select touched.component_node_id from ' ~ target ~ ' as touched'
+        ~ ' inner join ' ~ w['seeds'] ~ ' as seeds on seeds.node_id = touched.node_id'
+        ~ ' union select component_node_id from ' ~ target ~ ' where component_guarded') -%}
     {%- do cdp.create_work_table(w['scope_prev'],
-        'select previous.node_id from ' ~ target ~ ' as previous where previous.component_node_id in ('
-        ~ ' select touched.component_node_id from ' ~ target ~ ' as touched'
-        ~ ' where touched.component_guarded or touched.node_id in (' ~ seeds_sql ~ '))') -%}
+        'select previous.node_id from ' ~ target ~ ' as previous'
+        ~ ' inner join ' ~ w['touched'] ~ ' as touched on touched.component_node_id = previous.component_node_id') -%}
+    {#- the previous nodes still present, and the new ones -#}
     {%- do cdp.create_work_table(w['scope'],
-        'select nodes.node_id from (' ~ nodes_sql ~ ') as nodes'
-        ~ ' where nodes.node_id in (select node_id from ' ~ w['scope_prev'] ~ ')'
-        ~ ' or not exists (select 1 from ' ~ target ~ ' as previous where previous.node_id = nodes.node_id)') -%}
+        'select scope_prev.node_id from ' ~ w['scope_prev'] ~ ' as scope_prev'
+        ~ ' where not exists (select 1 from ' ~ w['node_changes'] ~ ' as gone'
+        ~ ' where gone.node_id = scope_prev.node_id and not gone.appeared)'
+        ~ ' union all select node_id from ' ~ w['node_changes'] ~ ' where appeared') -%}
 {%- endmacro %}
 
 {#- History of the nodes: close the open rows of nodes whose state changed or that are gone,
@@ -427,7 +445,7 @@
 -#}
 {% macro stitch_assign_profile_ids(nodes_sql, final, prev_state, state, target, run_date_sql) %}
     {%- set w = {} -%}
-    {%- for name in ['prev', 'claims', 'survivors', 'minted', 'assigned'] -%}
+    {%- for name in ['prev', 'claims', 'survivors', 'unclaimed', 'minted', 'assigned'] -%}
         {%- do w.update({name: cdp.stitch_work(target, 'id_' ~ name)}) -%}
     {%- endfor -%}
     {%- set bytewise_value = cdp.bytewise('nodes.identity_value') -%}
@@ -487,19 +505,14 @@
     {%- set merged = cdp.query_int('select count(*) from ' ~ w['claims'] ~ ' as claims inner join ' ~ w['survivors']
         ~ ' as survivors on survivors.group_node_id = claims.group_node_id where claims.profile_id <> survivors.profile_id') -%}
 
+    {#- A work table, not a CTE: the planner then knows how many groups are new (an anti-join's
+        estimate can be 1 row, and the joins below become nested loops over all of them). -#}
+    {%- do cdp.create_work_table(w['unclaimed'],
+        'select final.node_id, final.group_node_id from ' ~ final ~ ' as final'
+        ~ ' where final.group_node_id is not null and not exists (select 1 from ' ~ w['survivors'] ~ ' as survivors'
+        ~ ' where survivors.group_node_id = final.group_node_id)') -%}
     {%- set minted_sql -%}
         with
-
-        unclaimed as (
-
-            select final.node_id, final.group_node_id
-            from {{ final }} as final
-            where final.group_node_id is not null
-                and not exists (
-                    select 1 from {{ w['survivors'] }} as survivors where survivors.group_node_id = final.group_node_id
-                )
-
-        ),
 
         anchors as (
 
@@ -512,7 +525,7 @@
                     partition by unclaimed.group_node_id
                     order by nodes.namespace_priority, {{ bytewise_value }}, nodes.node_id
                 ) as anchor_rank
-            from unclaimed
+            from {{ w['unclaimed'] }} as unclaimed
             inner join ({{ nodes_sql }}) as nodes on nodes.node_id = unclaimed.node_id
 
         ),
@@ -526,7 +539,7 @@
                     partition by unclaimed.group_node_id
                     order by count(*) desc, {{ cdp.bytewise('prev.profile_id') }}
                 ) as origin_rank
-            from unclaimed
+            from {{ w['unclaimed'] }} as unclaimed
             inner join {{ w['prev'] }} as prev on prev.node_id = unclaimed.node_id
             group by unclaimed.group_node_id, prev.profile_id
 
@@ -574,9 +587,7 @@
         ~ ' left join ' ~ w['minted'] ~ ' as minted on minted.group_node_id = final.group_node_id'
         ~ ' where final.group_node_id is not null') -%}
 
-    {%- for name in ['prev', 'claims', 'survivors', 'minted'] -%}
-        {%- do cdp.drop_work_table(w[name]) -%}
-    {%- endfor -%}
+    {%- do cdp.drop_work_tables([w['prev'], w['claims'], w['survivors'], w['unclaimed'], w['minted']]) -%}
     {{ return({'assigned': w['assigned'], 'minted': minted, 'merged': merged}) }}
 {% endmacro %}
 

@@ -57,11 +57,8 @@
             insert into {{ target_relation }} (node_id, component_node_id, profile_id, component_guarded)
             {{ result['new_rows_sql'] }}
         {%- endcall %}
-        {%- do cdp.analyze_work_table(target_relation) -%}
     {%- endif -%}
-    {%- for relation in result['work_tables'] -%}
-        {%- do cdp.drop_work_table(relation) -%}
-    {%- endfor -%}
+    {%- do cdp.drop_work_tables(result['work_tables']) -%}
 
     {%- set stats = cdp.stitch_record_run(cdp.stitch_state(target_relation), target_relation, result, max_rounds) -%}
     {%- do log(
