@@ -6,9 +6,18 @@ the same definitions cast the good rows into their typed raw columns. Each check
 Postgres does not share work between expressions, so a row's checks are written to be
 evaluated once (one CASE giving the number of the first failing check) and kept cheap:
 non-capturing groups in the regular expressions, one JSON parse per value.
+
+The pattern tests are the costly part in Postgres, and the reader has every value in hand: it
+marks a row `well_formed` when each of its typed values already matches its pattern (tested by
+`well_formed_test` in Python, which accepts only strings Postgres's pattern accepts too). Postgres
+skips the pattern for such a row and still tests the value's range (`pg_input_is_valid`); any
+other row is tested in full, so a row's outcome and reason do not depend on the mark.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
 
 from cdp.contracts import Column, ColumnType, Source
 
@@ -18,6 +27,45 @@ INTEGER = r"^[+-]?\d+$"
 DECIMAL = r"^[+-]?(?:\d+(?:[.]\d*)?|[.]\d+)(?:[eE][+-]?\d+)?$"
 # A valid JSON text is an object or an array when its first non-blank character says so.
 JSON_BLANKS = "e' \\t\\n\\r'"
+
+
+# The patterns above as Python's `re` matches them, with ASCII digits only (a subset of `\\d`).
+_PATTERNS = {
+    t: re.compile(p[1:-1].replace(r"\d", "[0-9]")).fullmatch
+    for t, p in (
+        (ColumnType.DATE, ISO_DATE),
+        (ColumnType.TIMESTAMP, ISO_TIMESTAMP),
+        (ColumnType.INTEGER, INTEGER),
+        (ColumnType.DECIMAL, DECIMAL),
+    )
+}
+
+
+def well_formed_test(source: Source) -> Callable[[Sequence[str | None]], bool]:
+    """Whether a staged row's typed values are well-formed, from the reader's text values (in the
+    contract's column order; None or "" for a missing value).
+
+    A match of the Python pattern on the value itself implies a match of the SQL pattern on its
+    trimmed value (the patterns neither start nor end with a blank). JSON values count only for
+    JSONL sources, whose reader writes them by encoding a parsed object or array: such text is
+    valid JSON unless Python spelled a non-finite float (NaN, Infinity).
+    """
+    tests = [(i, _PATTERNS[c.type]) for i, c in enumerate(source.columns) if c.type in _PATTERNS]
+    jsonl = source.file_format == "jsonl"
+    json_positions = [i for i, c in enumerate(source.columns) if jsonl and c.type is ColumnType.JSON]
+
+    def well_formed(values: Sequence[str | None]) -> bool:
+        for i, matches in tests:
+            value = values[i]
+            if value and not matches(value):
+                return False
+        for i in json_positions:
+            value = values[i]
+            if value and (value[0] not in "{[" or "NaN" in value or "Infinity" in value):
+                return False
+        return True
+
+    return well_formed
 
 
 def _quote(value: str) -> str:
@@ -43,22 +91,33 @@ class RowChecks:
 
     def _type_failure(self, column: Column) -> tuple[str, str] | None:
         v, t = self._value(column), column.type
+        # A row marked well-formed (see well_formed_test) matches these patterns: the test is skipped.
+        shaped = "s.well_formed or "
         if t is ColumnType.INTEGER:
-            return f"not ({v} ~ {_quote(INTEGER)} and {self.valid_fn}({v}, 'bigint'))", "not an integer"
+            return (
+                f"not (({shaped}{v} ~ {_quote(INTEGER)}) and {self.valid_fn}({v}, 'bigint'))",
+                "not an integer",
+            )
         if t is ColumnType.DECIMAL:
-            return f"not ({v} ~ {_quote(DECIMAL)})", "not a decimal number (digits with '.' separator)"
+            return f"not ({shaped}{v} ~ {_quote(DECIMAL)})", "not a decimal number (digits with '.' separator)"
         if t is ColumnType.BOOLEAN:
             return f"lower({v}) not in ('true', 'false')", "not a boolean (true or false)"
         if t is ColumnType.DATE:
-            return f"not ({v} ~ {_quote(ISO_DATE)} and {self.valid_fn}({v}, 'date'))", "not a date (YYYY-MM-DD)"
+            return (
+                f"not (({shaped}{v} ~ {_quote(ISO_DATE)}) and {self.valid_fn}({v}, 'date'))",
+                "not a date (YYYY-MM-DD)",
+            )
         if t is ColumnType.TIMESTAMP:
             return (
-                f"not ({v} ~ {_quote(ISO_TIMESTAMP)} and {self.valid_fn}({v}, 'timestamptz'))",
+                f"not (({shaped}{v} ~ {_quote(ISO_TIMESTAMP)}) and {self.valid_fn}({v}, 'timestamptz'))",
                 "not an ISO-8601 timestamp",
             )
         if t is ColumnType.JSON:
             opens = f"(left({v}, 1) in ('{{', '[') or left(ltrim({v}, {JSON_BLANKS}), 1) in ('{{', '['))"
-            return f"not ({opens} and {self.valid_fn}({v}, 'jsonb'))", "not a JSON object or array"
+            valid = f"{opens} and {self.valid_fn}({v}, 'jsonb')"
+            if self.source.file_format == "jsonl":
+                valid = f"{shaped}({valid})"
+            return f"not ({valid})", "not a JSON object or array"
         return None
 
     def checks(self) -> list[tuple[str, str, str]]:

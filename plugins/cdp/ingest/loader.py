@@ -187,9 +187,19 @@ class _Staging:
         text_columns = ", ".join(f"{_ident(c)} text" for c in source.column_names)
         cur.execute(
             f"create temp table {self.table} (file_no integer, line integer, {text_columns}, extra text,"
-            " parse_error_column text, parse_error text, absent text, failed_check integer) on commit drop"
+            " parse_error_column text, parse_error text, absent text, well_formed boolean not null,"
+            " failed_check integer) on commit drop"
         )
-        columns = ["file_no", "line", *source.column_names, "extra", "parse_error_column", "parse_error", "absent"]
+        columns = [
+            "file_no",
+            "line",
+            *source.column_names,
+            "extra",
+            "parse_error_column",
+            "parse_error",
+            "absent",
+            "well_formed",
+        ]
         null = " with (null '')" if source.file_format == "csv" else ""
         self.copy = f"copy {self.table} ({', '.join(_ident(c) for c in columns)}) from stdin{null}"
 
