@@ -32,7 +32,7 @@ JSON_BLANKS = "e' \\t\\n\\r'"
 
 # The patterns above as Python's `re` matches them, with ASCII digits only (a subset of `\\d`).
 _PATTERNS = {
-    t: re.compile(p[1:-1].replace(r"\d", "[0-9]")).fullmatch
+    t: re.compile(p[1:-1], re.ASCII).fullmatch
     for t, p in (
         (ColumnType.DATE, ISO_DATE),
         (ColumnType.TIMESTAMP, ISO_TIMESTAMP),

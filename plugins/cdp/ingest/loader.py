@@ -158,16 +158,16 @@ def load_drop(conn, landing: LandingZone, source_name: str, dt: date) -> DropRep
         raise DropIncomplete(f"{source_name} dt={dt}: no _SUCCESS marker in the landing zone")
     files = landing.drop_files(source_name, dt)
     report = DropReport(source_name, dt, _load_id(source_name, dt, files))
-    ensure_tables(conn)  # every raw table exists, even for sources with no drop yet
-    with conn.cursor() as cur:
+    # The thread parses the first files while the tables are made ready and the earlier load deleted.
+    with Prefetcher(landing, files, source) as prefetch, conn.cursor() as cur:
+        ensure_tables(conn)  # every raw table exists, even for sources with no drop yet
         cur.execute("set local timezone = 'UTC'")  # timestamps without offset are UTC (contract)
         staging = _Staging(cur, source, _valid_fn(cur))
         cur.execute(f'delete from raw."{source.name}" where _dt = %s', (dt,))
         cur.execute("delete from ingest.quarantined_rows where source = %s and dt = %s", (source.name, dt))
         cur.execute("delete from ingest.load_report where source = %s and dt = %s", (source.name, dt))
-        with Prefetcher(landing, files, source) as prefetch:
-            for file in files:
-                report.files.append(staging.load_file(file, prefetch.stream(), report))
+        for file in files:
+            report.files.append(staging.load_file(file, prefetch.stream(), report))
         for file_report in report.files:
             _report_file(cur, report, file_report)
         staging.drop()  # several drops may load in one transaction
