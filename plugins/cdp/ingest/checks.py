@@ -30,7 +30,7 @@ DECIMAL = r"^[+-]?(?:\d+(?:[.]\d*)?|[.]\d+)(?:[eE][+-]?\d+)?$"
 JSON_BLANKS = "e' \\t\\n\\r'"
 
 
-# The patterns above as Python's `re` matches them, with ASCII digits only (a subset of `\\d`).
+# The patterns above in Python's `re`, where `\d` is an ASCII digit (re.ASCII), which Postgres's `\d` also matches.
 _PATTERNS = {
     t: re.compile(p[1:-1], re.ASCII).fullmatch
     for t, p in (

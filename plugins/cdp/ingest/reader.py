@@ -51,7 +51,7 @@ NUL = "\x00"
 JSON_NUL = "\\u0000"  # how a NUL inside a JSON string is spelled: a raw one is not valid JSON
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 if c_make_encoder is not None:
-    # What `_encode_json` runs for an object or array, without its per-call set-up (parsed JSON
+    # What `_encode_json` runs for a value, without its per-call set-up (a parsed JSON value
     # cannot hold a cycle, so no marker set is needed).
     _encode_parsed = c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, True)
 
