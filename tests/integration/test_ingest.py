@@ -414,3 +414,103 @@ def test_generated_landing_zone_loads_the_same_from_s3_as_from_a_folder(db, s3_e
     assert counts[str(tmp_path)] == counts["s3://generated/lz"]
     assert {s: c[0] for s, c in counts[str(tmp_path)].items()} == stats.rows_per_source
     assert sum(c[2] for c in counts[str(tmp_path)].values()) == stats.malformed_rows
+
+
+# Values around the edges of the contract's patterns: blanks, other digits, partial or extra parts.
+EDGE_TIMESTAMPS = [
+    "2026-11-01T10:00:00Z",
+    "2026-11-01 10:00:00.123456+01:00",
+    "2026-11-01T10:00+0100",
+    "2026-11-01T10:00:00,5z",
+    "2026-11-01",
+    " 2026-11-01T10:00:00Z ",
+    "2026-11-01T10:00:00Z\t",
+    "2026-11-01T10:00:00Z\n",
+    "２０２６-11-01T10:00:00Z",
+    "2026-11-01T10:00:00 UTC",
+    "2026-11-01T24:00:00Z",
+    "2026-02-30T10:00:00Z",
+    "2026-11-01T10:00:00.Z",
+    "2026-11-1T10:00:00Z",
+    "now",
+    "",
+]
+EDGE_DATES = ["1980-01-02", " 1980-01-02", "1980-1-02", "1999-02-30", "19800102", "1980-01-02T00:00", "١٩٨٠-01-02"]
+
+
+EDGE_NUMBERS = [
+    "2",
+    " 2",
+    "+2",
+    "-0",
+    "2.0",
+    "1e3",
+    "1E+3",
+    "99999999999999999999",
+    "١",
+    "59.90",
+    ".5",
+    "5.",
+    "1,5",
+    "-",
+]
+
+
+def test_python_patterns_accept_only_what_the_sql_patterns_accept(db):
+    from cdp.contracts import SOURCES
+    from cdp.ingest.checks import DECIMAL, INTEGER, ISO_DATE, ISO_TIMESTAMP, well_formed_test
+
+    with db.cursor() as cur:
+        for source, column, pattern, values in (
+            ("crm_customers", "updated_at", ISO_TIMESTAMP, EDGE_TIMESTAMPS),
+            ("crm_customers", "birth_date", ISO_DATE, EDGE_DATES),
+            ("pos_transactions", "item_count", INTEGER, EDGE_NUMBERS),
+            ("pos_transactions", "total_amount", DECIMAL, EDGE_NUMBERS),
+        ):
+            names = SOURCES[source].column_names
+            well_formed = well_formed_test(SOURCES[source])
+            for value in values:
+                row = [""] * len(names)
+                row[names.index(column)] = value
+                cur.execute("select btrim(%s) ~ %s", (value, pattern))
+                if value and well_formed(row):  # an empty value is missing: no pattern applies
+                    assert cur.fetchone()[0], value
+    db.rollback()
+
+
+def test_the_well_formed_mark_never_changes_a_rows_outcome(db, tmp_path, monkeypatch):
+    csv_rows = [f"C-{i},,,,{d},,,{t}," for i, (t, d) in enumerate(zip(EDGE_TIMESTAMPS, EDGE_DATES * 3, strict=False))]
+    web_lines = [
+        json.dumps({"event_id": f"e{i}", "event_type": "login", "occurred_at": t, "ecid": "d", "properties": p})
+        for i, (t, p) in enumerate(
+            zip(
+                EDGE_TIMESTAMPS,
+                [{"a": 1.5}, [], "x", 5, {"n": float("nan")}, None, {"i": float("inf")}] * 3,
+                strict=False,
+            )
+        )
+    ]
+    write_drop(tmp_path, "crm_customers", {"a.csv": (f"{CRM_HEADER}\n" + "\n".join(csv_rows) + "\n").encode()})
+    pos_rows = [f"T-{i},S-1,,2026-11-01T12:00:00Z,{n},{n},EUR" for i, n in enumerate([*EDGE_NUMBERS, ""])]
+    write_drop(tmp_path, "pos_transactions", {"p.csv": (f"{POS_HEADER}\n" + "\n".join(pos_rows) + "\n").encode()})
+    write_drop(tmp_path, "web_events", {"w.jsonl": ("\n".join(web_lines) + "\n").encode()})
+    landing = LandingZone.from_uri(str(tmp_path))
+    outcomes = []
+    for marked in (True, False):
+        if not marked:
+            monkeypatch.setattr("cdp.ingest.staging.well_formed_test", lambda source: lambda values: False)
+        outcome = []
+        for source, key in (
+            ("crm_customers", "customer_id"),
+            ("web_events", "event_id"),
+            ("pos_transactions", "transaction_id"),
+        ):
+            load_drop(db, landing, source, DT)
+            with db.cursor() as cur:
+                cur.execute(f'select {key}, _line, r::text from raw."{source}" r order by _line')
+                outcome.append(cur.fetchall())
+            outcome.append(quarantined(db, source))
+        db.rollback()
+        outcomes.append(outcome)
+    assert outcomes[0] == outcomes[1]
+    assert all(outcomes[0][1::2])  # some rows of each source are quarantined

@@ -93,3 +93,42 @@ def test_nul_character_is_flagged():
     data = b"customer_id,updated_at,first_name\nC-1,2026-11-01,a\x00b\n"
     (record,) = records("c.csv", data, "crm_customers")
     assert (record.error_column, record.error) == ("first_name", "contains a NUL character")
+
+
+EVENT = '"event_id": "e", "event_type": "login", "occurred_at": "2026-11-01", "ecid": "d"'
+AWKWARD_LINES = [
+    "{" + EVENT + "}\n",
+    " \t{" + EVENT + "} \r\n",
+    "{" + EVENT + "}",
+    "{" + EVENT + "} x\n",
+    "{" + EVENT + "}{}\n",
+    "\ufeff{" + EVENT + "}\n",
+    "{" + EVENT + ', "properties": {"n": NaN, "f": 1e400, "x": 1.50, "big": 123456789012345678901234567890}}\n',
+    "{" + EVENT + ', "properties": [{"deep": [[["é", "\\ud83c\\udf89", "\\u2028"]]]}, true, null]}\n',
+    "{" + EVENT + ', "email": "a\\u0000b"}\n',
+    "{" + EVENT + ", \n",
+    '"just a string"\n',
+    "{" + EVENT + ', "event_id": "second"}\n',
+]
+
+
+def test_jsonl_rows_are_what_json_loads_and_dumps_make_of_each_line(monkeypatch):
+    """The reader calls json's scanner and encoder directly; the rows are those of json.loads and
+    json.JSONEncoder, outcome and error message alike."""
+    import json
+
+    import cdp.ingest.reader as reader
+
+    data = "".join(line if line.endswith("\n") else line + "\n" for line in AWKWARD_LINES).encode()
+    fast = records("w.jsonl", data, "web_events")
+
+    def no_scan(text, index):
+        raise StopIteration(index)
+
+    monkeypatch.setattr(reader, "_scan_json", no_scan)
+    monkeypatch.setattr(reader, "_encode_json", json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode)
+    plain = records("w.jsonl", data, "web_events")
+    assert fast == plain
+    assert [r.line for r in fast if r.error is None] == [1, 2, 3, 7, 8, 12]
+    assert fast[3].error == "invalid JSON (Extra data at column 84)"
+    assert fast[6].values["properties"] == '{"n":NaN,"f":Infinity,"x":1.5,"big":123456789012345678901234567890}'

@@ -6,9 +6,19 @@ the same definitions cast the good rows into their typed raw columns. Each check
 Postgres does not share work between expressions, so a row's checks are written to be
 evaluated once (one CASE giving the number of the first failing check) and kept cheap:
 non-capturing groups in the regular expressions, one JSON parse per value.
+
+The pattern tests are the costly part in Postgres, and the reader has every value in hand: it
+marks a row `well_formed` when each of its typed values already matches its pattern (tested by
+`well_formed_test` in Python, which accepts only strings Postgres's pattern accepts too). Postgres
+skips the pattern (and the trimming) for such a row and still tests the value's range
+(`pg_input_is_valid`); any other row is tested in full, so a row's outcome and reason do not
+depend on the mark.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
 
 from cdp.contracts import Column, ColumnType, Source
 
@@ -18,6 +28,45 @@ INTEGER = r"^[+-]?\d+$"
 DECIMAL = r"^[+-]?(?:\d+(?:[.]\d*)?|[.]\d+)(?:[eE][+-]?\d+)?$"
 # A valid JSON text is an object or an array when its first non-blank character says so.
 JSON_BLANKS = "e' \\t\\n\\r'"
+
+
+# The patterns above in Python's `re`, where `\d` is an ASCII digit (re.ASCII), which Postgres's `\d` also matches.
+_PATTERNS = {
+    t: re.compile(p[1:-1], re.ASCII).fullmatch
+    for t, p in (
+        (ColumnType.DATE, ISO_DATE),
+        (ColumnType.TIMESTAMP, ISO_TIMESTAMP),
+        (ColumnType.INTEGER, INTEGER),
+        (ColumnType.DECIMAL, DECIMAL),
+    )
+}
+
+
+def well_formed_test(source: Source) -> Callable[[Sequence[str | None]], bool]:
+    """Whether a staged row's typed values are well-formed, from the reader's text values (in the
+    contract's column order; None or "" for a missing value).
+
+    A match of the Python pattern on the value itself implies a match of the SQL pattern on its
+    trimmed value (the patterns neither start nor end with a blank). JSON values count only for
+    JSONL sources, whose reader writes them by encoding a parsed object or array: such text is
+    valid JSON unless Python spelled a non-finite float (NaN, Infinity).
+    """
+    tests = [(i, _PATTERNS[c.type]) for i, c in enumerate(source.columns) if c.type in _PATTERNS]
+    jsonl = source.file_format == "jsonl"
+    json_positions = [i for i, c in enumerate(source.columns) if jsonl and c.type is ColumnType.JSON]
+
+    def well_formed(values: Sequence[str | None]) -> bool:
+        for i, matches in tests:
+            value = values[i]
+            if value and not matches(value):
+                return False
+        for i in json_positions:
+            value = values[i]
+            if value and (value[0] not in "{[" or "NaN" in value or "Infinity" in value):
+                return False
+        return True
+
+    return well_formed
 
 
 def _quote(value: str) -> str:
@@ -39,26 +88,42 @@ class RowChecks:
         return f"btrim({_ident(column.name)})"
 
     def _present(self, column: Column) -> str:
-        return f"nullif({self._value(column)}, '') is not null"
+        # A first byte above a blank (compared bytewise) makes a value present without trimming it.
+        name = _ident(column.name)
+        return f"(({name} collate \"C\" >= '!') is true or nullif({self._value(column)}, '') is not null)"
+
+    def _marked(self, column: Column) -> bool:
+        """Whether the well-formed mark covers the column (see well_formed_test)."""
+        return column.type in _PATTERNS or (column.type is ColumnType.JSON and self.source.file_format == "jsonl")
 
     def _type_failure(self, column: Column) -> tuple[str, str] | None:
-        v, t = self._value(column), column.type
+        # In a row marked well-formed, a value of a marked column matches its pattern, so the
+        # pattern test is skipped and the value needs no trimming (no pattern admits a blank at
+        # either end).
+        name, v, t, valid = _ident(column.name), self._value(column), column.type, self.valid_fn
+
+        def in_range(pattern: str, type_name: str) -> str:
+            return (
+                f"not (case when well_formed then {valid}({name}, '{type_name}')"
+                f" else {v} ~ {_quote(pattern)} and {valid}({v}, '{type_name}') end)"
+            )
+
         if t is ColumnType.INTEGER:
-            return f"not ({v} ~ {_quote(INTEGER)} and {self.valid_fn}({v}, 'bigint'))", "not an integer"
+            return in_range(INTEGER, "bigint"), "not an integer"
         if t is ColumnType.DECIMAL:
-            return f"not ({v} ~ {_quote(DECIMAL)})", "not a decimal number (digits with '.' separator)"
+            return f"not (well_formed or {v} ~ {_quote(DECIMAL)})", "not a decimal number (digits with '.' separator)"
         if t is ColumnType.BOOLEAN:
             return f"lower({v}) not in ('true', 'false')", "not a boolean (true or false)"
         if t is ColumnType.DATE:
-            return f"not ({v} ~ {_quote(ISO_DATE)} and {self.valid_fn}({v}, 'date'))", "not a date (YYYY-MM-DD)"
+            return in_range(ISO_DATE, "date"), "not a date (YYYY-MM-DD)"
         if t is ColumnType.TIMESTAMP:
-            return (
-                f"not ({v} ~ {_quote(ISO_TIMESTAMP)} and {self.valid_fn}({v}, 'timestamptz'))",
-                "not an ISO-8601 timestamp",
-            )
+            return in_range(ISO_TIMESTAMP, "timestamptz"), "not an ISO-8601 timestamp"
         if t is ColumnType.JSON:
             opens = f"(left({v}, 1) in ('{{', '[') or left(ltrim({v}, {JSON_BLANKS}), 1) in ('{{', '['))"
-            return f"not ({opens} and {self.valid_fn}({v}, 'jsonb'))", "not a JSON object or array"
+            json_value = f"{opens} and {valid}({v}, 'jsonb')"
+            if self._marked(column):
+                json_value = f"well_formed or ({json_value})"
+            return f"not ({json_value})", "not a JSON object or array"
         return None
 
     def checks(self) -> list[tuple[str, str, str]]:
@@ -99,15 +164,22 @@ class RowChecks:
     def typed_value(self, column: Column) -> str:
         """The SQL expression casting a good row's text value to the raw column's type."""
         name, v, t = _ident(column.name), self._value(column), column.type
-        casts = {
-            ColumnType.INTEGER: f"nullif({v}, '')::bigint",
-            ColumnType.DECIMAL: f"nullif({v}, '')::numeric",
-            ColumnType.BOOLEAN: f"nullif(lower({v}), '')::boolean",
-            ColumnType.DATE: f"nullif({v}, '')::date",
-            ColumnType.TIMESTAMP: f"nullif({v}, '')::timestamptz",
-            ColumnType.JSON: f"nullif({v}, '')::jsonb",
+        sql_type = {
+            ColumnType.INTEGER: "bigint",
+            ColumnType.DECIMAL: "numeric",
+            ColumnType.DATE: "date",
+            ColumnType.TIMESTAMP: "timestamptz",
+            ColumnType.JSON: "jsonb",
         }
-        return casts.get(t, name)  # strings are kept exactly as delivered
+        if t is ColumnType.BOOLEAN:
+            return f"nullif(lower({v}), '')::boolean"
+        if t not in sql_type:
+            return name  # strings are kept exactly as delivered
+        if self._marked(column):  # a well-formed row's value has no blank to trim
+            return (
+                f"case when well_formed then nullif({name}, '')::{sql_type[t]} else nullif({v}, '')::{sql_type[t]} end"
+            )
+        return f"nullif({v}, '')::{sql_type[t]}"
 
     def record_json(self) -> str:
         """The row as delivered, as JSON, for the quarantine table (unknown columns included)."""

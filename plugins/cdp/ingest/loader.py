@@ -158,16 +158,16 @@ def load_drop(conn, landing: LandingZone, source_name: str, dt: date) -> DropRep
         raise DropIncomplete(f"{source_name} dt={dt}: no _SUCCESS marker in the landing zone")
     files = landing.drop_files(source_name, dt)
     report = DropReport(source_name, dt, _load_id(source_name, dt, files))
-    ensure_tables(conn)  # every raw table exists, even for sources with no drop yet
-    with conn.cursor() as cur:
+    # The thread parses the first files while the tables are made ready and the earlier load deleted.
+    with Prefetcher(landing, files, source) as prefetch, conn.cursor() as cur:
+        ensure_tables(conn)  # every raw table exists, even for sources with no drop yet
         cur.execute("set local timezone = 'UTC'")  # timestamps without offset are UTC (contract)
         staging = _Staging(cur, source, _valid_fn(cur))
         cur.execute(f'delete from raw."{source.name}" where _dt = %s', (dt,))
         cur.execute("delete from ingest.quarantined_rows where source = %s and dt = %s", (source.name, dt))
         cur.execute("delete from ingest.load_report where source = %s and dt = %s", (source.name, dt))
-        with Prefetcher(landing, files, source) as prefetch:
-            for file in files:
-                report.files.append(staging.load_file(file, prefetch.stream(), report))
+        for file in files:
+            report.files.append(staging.load_file(file, prefetch.stream(), report))
         for file_report in report.files:
             _report_file(cur, report, file_report)
         staging.drop()  # several drops may load in one transaction
@@ -187,9 +187,19 @@ class _Staging:
         text_columns = ", ".join(f"{_ident(c)} text" for c in source.column_names)
         cur.execute(
             f"create temp table {self.table} (file_no integer, line integer, {text_columns}, extra text,"
-            " parse_error_column text, parse_error text, absent text, failed_check integer) on commit drop"
+            " parse_error_column text, parse_error text, absent text, well_formed boolean not null,"
+            " failed_check integer) on commit drop"
         )
-        columns = ["file_no", "line", *source.column_names, "extra", "parse_error_column", "parse_error", "absent"]
+        columns = [
+            "file_no",
+            "line",
+            *source.column_names,
+            "extra",
+            "parse_error_column",
+            "parse_error",
+            "absent",
+            "well_formed",
+        ]
         null = " with (null '')" if source.file_format == "csv" else ""
         self.copy = f"copy {self.table} ({', '.join(_ident(c) for c in columns)}) from stdin{null}"
 

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterator
 
 from cdp.contracts import Source
+from cdp.ingest.checks import well_formed_test
 from cdp.ingest.reader import FileRejected, Row, read_rows
 from cdp.landing import LandingFile, LandingZone
 from cdp.warehouse.bulk import copy_field
@@ -31,12 +32,14 @@ _CHUNK, _SEGMENT, _END, _REJECTED, _FAILED = "chunk", "segment", "end", "rejecte
 
 def copy_lines(rows: Iterator[Row], file_no: int, source: Source) -> Iterator[str]:
     """The staging table's COPY text lines: file_no, line, the contract columns, extra, error column,
-    error, absent columns."""
+    error, absent columns, well-formed mark (see cdp.ingest.checks.well_formed_test)."""
     prefix, columns = f"{file_no}\t", len(source.columns)
     csv_rows = source.file_format == "csv"
     null = "" if csv_rows else "\\N"
     tail = f"\t{null}\t{null}\t{null}\t"
+    well_formed = well_formed_test(source)
     for line, values, extra, error_column, error, absent in rows:
+        mark = "t" if error is None and well_formed(values) else "f"
         if extra is None and error is None:
             if csv_rows:
                 nulls, joined = 0, "\t".join(values)
@@ -50,11 +53,11 @@ def copy_lines(rows: Iterator[Row], file_no: int, source: Source) -> Iterator[st
                 and "\r" not in joined
             )
             if plain:
-                yield f"{prefix}{line}\t{joined}{tail}{absent or null}\n"
+                yield f"{prefix}{line}\t{joined}{tail}{absent or null}\t{mark}\n"
                 continue
         extra_json = json.dumps(extra, ensure_ascii=False, default=str) if extra else None
         fields = [*values, extra_json, error_column, error, absent]
-        yield f"{prefix}{line}\t" + "\t".join(null if v is None else copy_field(v) for v in fields) + "\n"
+        yield f"{prefix}{line}\t" + "\t".join(null if v is None else copy_field(v) for v in fields) + f"\t{mark}\n"
 
 
 class FileStream:
