@@ -48,7 +48,8 @@
 {%- endmacro %}
 
 {#- A model's post-hook: statistics of the table just built, for the models that read it next
-    (the stitching materialization analyzes its own tables). -#}
+    (the stitching materialization keeps its own: a full run analyzes its new table, an
+    incremental one changes a small share of it). -#}
 {% macro refresh_statistics() -%}
     {{ return(adapter.dispatch('refresh_statistics', 'cdp')()) }}
 {%- endmacro %}
