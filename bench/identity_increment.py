@@ -60,25 +60,26 @@ def _run_stitching(dt: date, full: bool) -> tuple[float, dict]:
 
 def measure(meter: Meter, last_day: date) -> None:
     links = read_build_timings(Path(os.environ["DBT_TARGET_PATH"])).stitching.links_relation
-    rebuild = f"identity stitching, full rebuild of {last_day} without 1% of links"
-    with meter.stage("identity", rebuild, unit="links") as stage:
+    with connect() as conn, conn.cursor() as cur:
+        cur.execute(f"drop table if exists {HELD_BACK}; create table {HELD_BACK} (like {links})")
+        cur.execute(
+            f"with held as (delete from {links} where {SAMPLE} returning *) insert into {HELD_BACK} select * from held"
+        )
+        held = cur.rowcount
+    try:
+        rebuild = f"identity stitching, full rebuild of {last_day} without 1% of links"
+        with meter.stage("identity", rebuild, unit="links") as stage:
+            seconds, run = _run_stitching(last_day, full=True)
+            stage.rows = run["link_count"]
+            stage.detail = {"model_seconds": round(seconds, 2), "held_back_links": held, "stitch_run": run}
+    finally:  # the links come back whatever happened
         with connect() as conn, conn.cursor() as cur:
-            cur.execute(f"drop table if exists {HELD_BACK}; create table {HELD_BACK} (like {links})")
-            cur.execute(
-                f"with held as (delete from {links} where {SAMPLE} returning *)"
-                f" insert into {HELD_BACK} select * from held"
-            )
-            held = cur.rowcount
-        seconds, run = _run_stitching(last_day, full=True)
-        stage.rows = run["link_count"]
-        stage.detail = {"model_seconds": round(seconds, 2), "held_back_links": held, "stitch_run": run}
+            cur.execute(f"insert into {links} select * from {HELD_BACK}; drop table {HELD_BACK}")
     if stage.error:
         return
     next_day = last_day + timedelta(days=1)
     quiet_day = f"identity stitching, incremental run of {next_day}: the 1% come back"
     with meter.stage("identity", quiet_day, unit="new links") as stage:
-        with connect() as conn, conn.cursor() as cur:
-            cur.execute(f"insert into {links} select * from {HELD_BACK}; drop table {HELD_BACK}")
         seconds, run = _run_stitching(next_day, full=False)
         stage.rows = held
         stage.detail = {"model_seconds": round(seconds, 2), "stitch_run": run}
