@@ -24,13 +24,15 @@ import psycopg2
 
 from bench.dbt_layers import STITCHING_MODEL, read_build_timings
 from bench.meter import Meter
-from cdp.transform import run_dbt
+from cdp.transform import build
 from cdp.warehouse import connect
 
 HELD_BACK = "bench_held_back_links"
 # A fixed 1% of the links: their node ids are already hashes, so any residue class is a fair sample.
 SAMPLE = "abs(node_id_a % 100) = 7"
 GOAL_SHARE = 0.10
+REBUILD = "identity stitching, full rebuild"
+QUIET_DAY = "identity stitching, incremental run"
 
 
 def stitch_run(conn, dt: date, model: str) -> dict | None:
@@ -47,8 +49,9 @@ def stitch_run(conn, dt: date, model: str) -> dict | None:
 
 
 def _run_stitching(dt: date, full: bool) -> tuple[float, dict]:
-    """The stitching model alone for `dt`: its own seconds (dbt's timing) and its stitch_runs row."""
-    run_dbt("run", dt.isoformat(), STITCHING_MODEL, dbt_vars={"identity_full_rebuild": full})
+    """The stitching model alone (and its tests) for `dt`: the model's own seconds (dbt's timing)
+    and its stitch_runs row. A failed model or test raises BuildFailed."""
+    build(dt.isoformat(), STITCHING_MODEL, dbt_vars={"identity_full_rebuild": full})
     stitching = read_build_timings(Path(os.environ["DBT_TARGET_PATH"])).stitching
     with connect() as conn:
         run = stitch_run(conn, dt, stitching.model)
@@ -67,8 +70,7 @@ def measure(meter: Meter, last_day: date) -> None:
         )
         held = cur.rowcount
     try:
-        rebuild = f"identity stitching, full rebuild of {last_day} without 1% of links"
-        with meter.stage("identity", rebuild, unit="links") as stage:
+        with meter.stage("identity", f"{REBUILD} of {last_day} without 1% of links", unit="links") as stage:
             seconds, run = _run_stitching(last_day, full=True)
             stage.rows = run["link_count"]
             stage.detail = {"model_seconds": round(seconds, 2), "held_back_links": held, "stitch_run": run}
@@ -78,8 +80,7 @@ def measure(meter: Meter, last_day: date) -> None:
     if stage.error:
         return
     next_day = last_day + timedelta(days=1)
-    quiet_day = f"identity stitching, incremental run of {next_day}: the 1% come back"
-    with meter.stage("identity", quiet_day, unit="new links") as stage:
+    with meter.stage("identity", f"{QUIET_DAY} of {next_day}: the 1% come back", unit="new links") as stage:
         seconds, run = _run_stitching(next_day, full=False)
         stage.rows = held
         stage.detail = {"model_seconds": round(seconds, 2), "stitch_run": run}
@@ -87,21 +88,21 @@ def measure(meter: Meter, last_day: date) -> None:
 
 def goals(stages: list[dict], last_day_stitching: dict | None) -> list[dict]:
     """The incremental goal, for the quiet day and for the last bench day, against the rebuild."""
-    rebuild = next((s for s in stages if s["stage"].startswith("identity stitching, full rebuild")), None)
-    quiet = next((s for s in stages if s["stage"].startswith("identity stitching, incremental run")), None)
+    rebuild = next((s for s in stages if s["stage"].startswith(REBUILD)), None)
+    quiet = next((s for s in stages if s["stage"].startswith(QUIET_DAY)), None)
     if not rebuild or rebuild["error"]:
         return []
+    runs = []  # (label, seconds, the run's stitch_runs row)
+    if quiet and not quiet["error"]:
+        runs.append(("a day with 1% new links", quiet["detail"]["model_seconds"], quiet["detail"]["stitch_run"]))
+    if last_day_stitching:
+        last_run = last_day_stitching["detail"].get("stitch_run")
+        runs.append(("the last bench day", last_day_stitching["seconds"], last_run))
     full_seconds = rebuild["detail"]["model_seconds"]
     out = []
-    for label, stage, seconds in (
-        ("a day with 1% new links", quiet, quiet and not quiet["error"] and quiet["detail"]["model_seconds"]),
-        ("the last bench day", last_day_stitching, last_day_stitching and last_day_stitching["seconds"]),
-    ):
-        if not seconds:
-            continue
-        run = stage["detail"].get("stitch_run") or {}
+    for label, seconds, run in runs:
         reach = ""
-        if run.get("scope_node_count") and run.get("node_count"):
+        if run and run.get("scope_node_count") and run.get("node_count"):
             reach = f"; its changes reach {run['scope_node_count'] / run['node_count']:.1%} of the identities"
         out.append(
             {

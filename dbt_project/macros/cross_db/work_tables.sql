@@ -34,7 +34,7 @@
 {%- endmacro %}
 
 {% macro drop_work_table(relation) -%}
-    {% do run_query('drop table if exists ' ~ relation) %}
+    {% do cdp.drop_work_tables([relation]) %}
 {%- endmacro %}
 
 {% macro drop_work_tables(relations) -%}
@@ -47,9 +47,9 @@
     {{ return(0 if value is none else value | int) }}
 {%- endmacro %}
 
-{#- A model's post-hook: statistics of the table just built, for the models that read it next
-    (the stitching materialization keeps its own: a full run analyzes its new table, an
-    incremental one changes a small share of it). -#}
+{#- Every model's post-hook: statistics of the table just built, for the models that read it
+    next. Views have none; the stitching materialization keeps its own (a full run analyzes its
+    new table, an incremental one changes a small share of it). -#}
 {% macro refresh_statistics() -%}
     {{ return(adapter.dispatch('refresh_statistics', 'cdp')()) }}
 {%- endmacro %}
@@ -58,5 +58,5 @@
 {%- endmacro %}
 
 {% macro postgres__refresh_statistics() -%}
-    {%- if config.get('materialized') != 'identity_stitch' -%}analyze {{ this }}{%- endif -%}
+    {%- if config.get('materialized') in ('table', 'incremental') -%}analyze {{ this }}{%- endif -%}
 {%- endmacro %}

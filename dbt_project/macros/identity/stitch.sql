@@ -219,7 +219,7 @@
     {%- endif -%}
 
     {%- set w = {} -%}
-    {%- for name in ['scope', 'scope_prev', 'link_changes', 'added', 'removed', 'node_changes', 'seeds', 'touched',
+    {%- for name in ['scope', 'scope_prev', 'link_changes', 'node_changes', 'seeds', 'touched',
         'members', 'conflicts', 'groups', 'ranked', 'final', 'prev_state', 'new_state'] -%}
         {%- do w.update({name: cdp.stitch_work(target, name)}) -%}
     {%- endfor -%}
@@ -230,7 +230,7 @@
         {%- do cdp.create_work_table(w['scope'], 'select node_id from (' ~ nodes_sql ~ ') as nodes') -%}
         {%- set graph_sql = 'select node_id_a as node_id, node_id_b as linked_node_id from ' ~ links_relation -%}
     {%- else -%}
-        {%- do cdp.stitch_incremental_scope(nodes_sql, links_relation, target, state, w) -%}
+        {%- do cdp.stitch_incremental_scope(nodes_sql, target, w) -%}
         {%- set graph_sql = 'select links.node_id_a as node_id, links.node_id_b as linked_node_id from '
             ~ links_relation ~ ' as links inner join ' ~ w['scope'] ~ ' as scope on scope.node_id = links.node_id_a' -%}
     {%- endif -%}
@@ -332,17 +332,17 @@
     {#- 6. state: history of the nodes and links, the model's table (incremental: in place) -#}
     {%- do cdp.stitch_write_history(state, w['prev_state'], w['new_state'], run_date_sql) -%}
     {%- do run_query('update ' ~ state['links'] ~ ' as history set valid_to = ' ~ run_date_sql
-        ~ ' from ' ~ w['removed'] ~ ' as removed where history.node_id_a = removed.node_id_a'
-        ~ ' and history.node_id_b = removed.node_id_b and history.valid_to is null') -%}
+        ~ ' from ' ~ w['link_changes'] ~ ' as changed where changed.removed and history.node_id_a = changed.node_id_a'
+        ~ ' and history.node_id_b = changed.node_id_b and history.valid_to is null') -%}
     {#- (inserts in key order: the indexes of the open rows fill from left to right) -#}
     {%- do run_query('insert into ' ~ state['links'] ~ ' (node_id_a, node_id_b, valid_from, valid_to)'
-        ~ ' select node_id_a, node_id_b, ' ~ run_date_sql ~ ', null from ' ~ w['added'] ~ ' order by 1, 2') -%}
-    {#- An incremental run changes a small share of them: autovacuum's analyze follows. -#}
+        ~ ' select node_id_a, node_id_b, ' ~ run_date_sql ~ ', null from ' ~ w['link_changes'] ~ ' where not removed'
+        ~ ' order by 1, 2') -%}
     {%- if full -%}
+        {#- (an incremental run changes a small share of them: autovacuum's analyze follows) -#}
         {%- do cdp.analyze_work_table(state['links']) -%}
         {%- do cdp.analyze_work_table(state['identity_history']) -%}
-    {%- endif -%}
-    {%- if not full -%}
+    {%- else -%}
         {%- do run_query('delete from ' ~ target ~ ' where node_id in (select node_id from ' ~ w['scope_prev'] ~ ')') -%}
     {%- endif -%}
     {%- set new_rows_sql = 'select node_id, component_node_id, profile_id, component_guarded from ' ~ w['new_state'] -%}
@@ -356,8 +356,8 @@
     {{ return(result) }}
 {% endmacro %}
 
-{#- The links added and removed since the previous run (open rows of stitch_links): w.added,
-    w.removed, both from one full join of the links with those rows. -#}
+{#- The links added and removed since the previous run (open rows of stitch_links), from one
+    full join of the links with those rows: w.link_changes (node_id_a, node_id_b, removed). -#}
 {% macro stitch_link_changes(links_relation, state, w) -%}
     {%- do cdp.create_work_table(w['link_changes'],
         'select coalesce(links.node_id_a, previous.node_id_a) as node_id_a,'
@@ -367,10 +367,6 @@
         ~ ' where valid_to is null) as previous'
         ~ ' on previous.node_id_a = links.node_id_a and previous.node_id_b = links.node_id_b'
         ~ ' where links.present is null or previous.present is null') -%}
-    {%- do cdp.create_work_table(w['added'],
-        'select node_id_a, node_id_b from ' ~ w['link_changes'] ~ ' where not removed') -%}
-    {%- do cdp.create_work_table(w['removed'],
-        'select node_id_a, node_id_b from ' ~ w['link_changes'] ~ ' where removed') -%}
 {%- endmacro %}
 
 {#- Incremental scope: the previous run's candidate components that a change reaches (a link
@@ -378,7 +374,7 @@
     nodes to replace) and w.scope (current nodes to recompute). Only the node and link lists are
     read whole; the components are then found through the target's indexes, so the work follows
     the size of the changes. -#}
-{% macro stitch_incremental_scope(nodes_sql, links_relation, target, state, w) -%}
+{% macro stitch_incremental_scope(nodes_sql, target, w) -%}
     {#- nodes new since the previous run (appeared) or gone from it, in one full join -#}
     {%- do cdp.create_work_table(w['node_changes'],
         'select coalesce(nodes.node_id, previous.node_id) as node_id, previous.present is null as appeared'

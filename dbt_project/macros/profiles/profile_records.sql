@@ -8,10 +8,10 @@
 {%- endmacro %}
 
 {#- Pre-hook of the models that join records to profiles. The staging views deduplicate with
-    row_number(), which Postgres estimates at a handful of rows, and int_source_records_profiled
-    is a fresh table without statistics: the planner then picks nested loops that scan the
-    record table once per staging row (seconds for a thousand customers, hours for a million).
-    Fresh statistics and hash joins make these set-wide joins linear. -#}
+    row_number(), which Postgres estimates at a handful of rows: the planner then picks nested
+    loops that scan the record table once per staging row (seconds for a thousand customers,
+    hours for a million). Hash joins make these set-wide joins linear. (The record table's own
+    statistics come from the post-hook every table model has, cdp.refresh_statistics.) -#}
 {% macro profile_records_join_hints() -%}
     {{ return(adapter.dispatch('profile_records_join_hints', 'cdp')()) }}
 {%- endmacro %}
@@ -20,6 +20,5 @@
 {%- endmacro %}
 
 {% macro postgres__profile_records_join_hints() -%}
-    analyze {{ ref('int_source_records_profiled') }};
     set local enable_nestloop = off
 {%- endmacro %}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from cdp.contracts import Column, ColumnType, Source
+from cdp.contracts import SQL_TYPES, Column, ColumnType, Source
 
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$"
@@ -164,22 +164,14 @@ class RowChecks:
     def typed_value(self, column: Column) -> str:
         """The SQL expression casting a good row's text value to the raw column's type."""
         name, v, t = _ident(column.name), self._value(column), column.type
-        sql_type = {
-            ColumnType.INTEGER: "bigint",
-            ColumnType.DECIMAL: "numeric",
-            ColumnType.DATE: "date",
-            ColumnType.TIMESTAMP: "timestamptz",
-            ColumnType.JSON: "jsonb",
-        }
-        if t is ColumnType.BOOLEAN:
-            return f"nullif(lower({v}), '')::boolean"
-        if t not in sql_type:
+        if t is ColumnType.STRING:
             return name  # strings are kept exactly as delivered
+        if t is ColumnType.BOOLEAN:
+            v = f"lower({v})"
+        cast = f"nullif({v}, '')::{SQL_TYPES[t]}"
         if self._marked(column):  # a well-formed row's value has no blank to trim
-            return (
-                f"case when well_formed then nullif({name}, '')::{sql_type[t]} else nullif({v}, '')::{sql_type[t]} end"
-            )
-        return f"nullif({v}, '')::{sql_type[t]}"
+            return f"case when well_formed then nullif({name}, '')::{SQL_TYPES[t]} else {cast} end"
+        return cast
 
     def record_json(self) -> str:
         """The row as delivered, as JSON, for the quarantine table (unknown columns included)."""

@@ -12,7 +12,7 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from json.encoder import c_make_encoder, encode_basestring
 from operator import itemgetter
@@ -49,14 +49,19 @@ Row = tuple[int, list[str | None], dict[str, object] | None, str | None, str | N
 
 NUL = "\x00"
 JSON_NUL = "\\u0000"  # how a NUL inside a JSON string is spelled: a raw one is not valid JSON
-_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-if c_make_encoder is not None:
-    # What `_encode_json` runs for a value, without its per-call set-up (a parsed JSON value
-    # cannot hold a cycle, so no marker set is needed).
-    _encode_parsed = c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, True)
 
-    def _encode_json(value: object) -> str:  # noqa: F811 - the same text, faster
-        return "".join(_encode_parsed(value, 0))
+
+def _json_encoder() -> Callable[[object], str]:
+    """Compact JSON text of a parsed value, as json.JSONEncoder(ensure_ascii=False) spells it.
+    Where json's C encoder exists it is called directly, without the encoder's per-call set-up
+    (a parsed JSON value cannot hold a cycle, so no marker set is needed)."""
+    if c_make_encoder is None:
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    encode_parsed = c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, True)
+    return lambda value: "".join(encode_parsed(value, 0))
+
+
+_encode_json = _json_encoder()
 
 
 # The parser json.loads runs, called directly: json.loads wraps it with a check that only
