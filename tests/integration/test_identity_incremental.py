@@ -38,6 +38,14 @@ IDENTITY_TABLES = {
 }
 
 
+# The statistics of a run that describe the whole graph (not the run's own work): an incremental
+# run keeps some of them from run to run, and they must equal those a full run counts.
+GRAPH_STATISTICS = (
+    "select run_date, node_count, link_count, component_count, largest_component_size, rejected_link_count,"
+    " cut_identity_count, profiles_minted, profiles_merged from identity.stitch_runs order by run_date"
+)
+
+
 def snapshot(conn) -> dict[str, list[tuple]]:
     return {name: sorted(rows(conn, sql), key=repr) for name, sql in IDENTITY_TABLES.items()}
 
@@ -77,6 +85,7 @@ def daily_runs(embedded_server, landing, tmp_path_factory):
             "select run_date, mode, scope_node_count, node_count, profiles_merged from identity.stitch_runs order by 1",
         )
         final_partition = partition(conn)
+        statistics = rows(conn, GRAPH_STATISTICS)
         conn.close()
     with private_database(embedded_server, tmp_path_factory.mktemp("b")) as url_b:
         conn = psycopg2.connect(url_b)
@@ -85,12 +94,14 @@ def daily_runs(embedded_server, landing, tmp_path_factory):
             build_identity(dt.isoformat(), {"identity_full_rebuild": True})
             full.append(snapshot(conn))
         full_modes = rows(conn, "select mode from identity.stitch_runs order by run_date")
+        full_statistics = rows(conn, GRAPH_STATISTICS)
         conn.close()
     yield {
         "incremental": incremental,
         "full": full,
         "stats": stats,
         "full_modes": full_modes,
+        "statistics": (statistics, full_statistics),
         "final_partition": final_partition,
     }
 
@@ -108,6 +119,13 @@ def test_incremental_day_equals_a_full_rebuild_byte_for_byte(daily_runs, day):
     incremental, full = daily_runs["incremental"][day], daily_runs["full"][day]
     for table in IDENTITY_TABLES:
         assert incremental[table] == full[table], f"{table} differs on day {day + 1}"
+
+
+def test_incremental_runs_count_the_graph_as_full_runs_do(daily_runs):
+    incremental, full = daily_runs["statistics"]
+    assert len(incremental) == len(DAYS)
+    assert incremental == full
+    assert all(largest > 1 for _, _, _, _, largest, *_ in incremental)
 
 
 def test_the_days_exercise_merges_and_rejections(daily_runs):

@@ -28,6 +28,8 @@
                              the run dates they held: the model's table as of any run
     stitch_profile_ids       every profile id ever minted: anchor identity, date
     stitch_profile_merges    from_profile_id, to_profile_id, at (the run date)
+    stitch_profile_sizes     every profile of the model's table and its number of identities:
+                             the run's statistics without grouping all identities again
   The links the guards did not make are derived from the links and the model's table
   (int_identity_links_rejected).
 
@@ -41,7 +43,7 @@
 
 {% macro stitch_state(target_relation) -%}
     {%- set state = {} -%}
-    {%- for name in ['runs', 'links', 'identity_history', 'profile_ids', 'profile_merges'] -%}
+    {%- for name in ['runs', 'links', 'identity_history', 'profile_ids', 'profile_merges', 'profile_sizes'] -%}
         {%- do state.update({name: api.Relation.create(
             database=target_relation.database, schema=target_relation.schema,
             identifier='stitch_' ~ name, type='table')}) -%}
@@ -81,6 +83,7 @@
         'profile_merges': [
             ('from_profile_id', 'varchar(64) not null'), ('to_profile_id', 'varchar(64) not null'), ('at', 'date not null'),
         ],
+        'profile_sizes': [('profile_id', 'varchar(64) not null'), ('identity_count', 'bigint not null')],
     } -%}
     {%- for name, cols in columns.items() -%}
         {%- set column_sql = [] -%}
@@ -106,6 +109,7 @@
     {%- set statements = [
         'create unique index if not exists stitch_runs_pkey_idx on ' ~ state['runs'] ~ ' (model_name, run_date)',
         'create unique index if not exists stitch_profile_ids_pkey_idx on ' ~ state['profile_ids'] ~ ' (profile_id)',
+        'create unique index if not exists stitch_profile_sizes_pkey_idx on ' ~ state['profile_sizes'] ~ ' (profile_id)',
         'create index if not exists stitch_identity_history_open_idx on ' ~ state['identity_history']
             ~ ' (node_id) where valid_to is null',
         'create index if not exists stitch_links_open_idx on ' ~ state['links']
@@ -183,6 +187,8 @@
     {%- set model_name = target.identifier -%}
     {%- set run_date_sql = cdp.run_date_literal() -%}
     {%- set rules = cdp.stitch_rules(rules_relation) -%}
+    {%- set sizes_kept = cdp.query_int("select count(*) from information_schema.tables where table_schema = '"
+        ~ state['profile_sizes'].schema ~ "' and table_name = '" ~ state['profile_sizes'].identifier ~ "'") > 0 -%}
     {%- do cdp.stitch_create_state(state) -%}
 
     {#- A rerun or a backfill: forget what runs from this date on wrote. -#}
@@ -217,9 +223,13 @@
             {%- do cdp.stitch_create_target(target, cdp.stitch_history_state_sql(state)) -%}
         {%- endif -%}
     {%- endif -%}
+    {%- if not full and (rerun or not target_exists or not sizes_kept) -%}
+        {#- the profile sizes of the model's table as it now is (as of the previous run) -#}
+        {%- do cdp.stitch_write_profile_sizes(state, target, none) -%}
+    {%- endif -%}
 
     {%- set w = {} -%}
-    {%- for name in ['scope', 'scope_prev', 'link_changes', 'node_changes', 'seeds', 'touched',
+    {%- for name in ['scope', 'scope_prev', 'scope_nodes', 'link_changes', 'node_changes', 'seeds', 'touched',
         'members', 'conflicts', 'groups', 'ranked', 'final', 'prev_state', 'new_state'] -%}
         {%- do w.update({name: cdp.stitch_work(target, name)}) -%}
     {%- endfor -%}
@@ -233,6 +243,10 @@
         {%- do cdp.stitch_incremental_scope(nodes_sql, target, w) -%}
         {%- set graph_sql = 'select links.node_id_a as node_id, links.node_id_b as linked_node_id from '
             ~ links_relation ~ ' as links inner join ' ~ w['scope'] ~ ' as scope on scope.node_id = links.node_id_a' -%}
+        {#- the scope's nodes, read once: the steps below join them three times -#}
+        {%- do cdp.create_work_table(w['scope_nodes'], 'select nodes.* from (' ~ nodes_sql ~ ') as nodes'
+            ~ ' inner join ' ~ w['scope'] ~ ' as scope on scope.node_id = nodes.node_id') -%}
+        {%- set nodes_sql = 'select * from ' ~ w['scope_nodes'] -%}
     {%- endif -%}
     {%- set scope_count = cdp.query_int('select count(*) from ' ~ w['scope']) -%}
 
@@ -328,6 +342,7 @@
         'select final.node_id, final.component_node_id, assigned.profile_id, final.component_guarded'
         ~ ' from ' ~ w['final'] ~ ' as final left join ' ~ ids['assigned'] ~ ' as assigned on assigned.node_id = final.node_id') -%}
     {%- do cdp.drop_work_table(ids['assigned']) -%}
+    {%- do cdp.stitch_write_profile_sizes(state, w['new_state'], none if full else w['prev_state']) -%}
 
     {#- 6. state: history of the nodes and links, the model's table (incremental: in place) -#}
     {%- do cdp.stitch_write_history(state, w['prev_state'], w['new_state'], run_date_sql) -%}
@@ -399,6 +414,20 @@
         ~ ' where not exists (select 1 from ' ~ w['node_changes'] ~ ' as gone'
         ~ ' where gone.node_id = scope_prev.node_id and not gone.appeared)'
         ~ ' union all select node_id from ' ~ w['node_changes'] ~ ' where appeared') -%}
+{%- endmacro %}
+
+{#- stitch_profile_sizes for the profiles of `new_rows` (node_id, profile_id): a full run
+    (replaced = none) writes the table anew; an incremental one replaces the profiles of the
+    scope's previous nodes (`replaced`), whole since a profile never spans two components. -#}
+{% macro stitch_write_profile_sizes(state, new_rows, replaced) -%}
+    {%- if replaced is none -%}
+        {%- do run_query('delete from ' ~ state['profile_sizes']) -%}
+    {%- else -%}
+        {%- do run_query('delete from ' ~ state['profile_sizes'] ~ ' where profile_id in (select profile_id from '
+            ~ replaced ~ ' where profile_id is not null)') -%}
+    {%- endif -%}
+    {%- do run_query('insert into ' ~ state['profile_sizes'] ~ ' (profile_id, identity_count)'
+        ~ ' select profile_id, count(*) from ' ~ new_rows ~ ' where profile_id is not null group by profile_id') -%}
 {%- endmacro %}
 
 {#- History of the nodes: close the open rows of nodes whose state changed or that are gone,
@@ -593,8 +622,7 @@
 {% macro stitch_record_run(state, target, result, max_rounds) -%}
     {%- set totals = run_query(
         'select count(*), count(profile_id), count(*) - count(profile_id) from ' ~ target).rows[0] -%}
-    {%- set sizes = run_query('select count(*), coalesce(max(size), 0) from (select count(*) as size from ' ~ target
-        ~ ' where profile_id is not null group by profile_id) as profiles').rows[0] -%}
+    {%- set sizes = run_query('select count(*), coalesce(max(identity_count), 0) from ' ~ state['profile_sizes']).rows[0] -%}
     {%- set link_count = cdp.query_int('select count(*) from ' ~ state['links'] ~ ' where valid_to is null') -%}
     {%- set rejected = cdp.query_int(
         'select count(*) from (select node_id, profile_id from ' ~ target ~ ' where component_guarded) as node_a'
