@@ -230,7 +230,7 @@
 
     {%- set w = {} -%}
     {%- for name in ['scope', 'scope_prev', 'scope_nodes', 'link_changes', 'node_changes', 'seeds', 'touched',
-        'members', 'conflicts', 'groups', 'ranked', 'final', 'prev_state', 'new_state'] -%}
+        'members', 'conflicts', 'groups', 'ranked', 'final', 'prev_state', 'new_state', 'state_changes'] -%}
         {%- do w.update({name: cdp.stitch_work(target, name)}) -%}
     {%- endfor -%}
 
@@ -344,8 +344,10 @@
     {%- do cdp.drop_work_table(ids['assigned']) -%}
     {%- do cdp.stitch_write_profile_sizes(state, w['new_state'], none if full else w['prev_state']) -%}
 
-    {#- 6. state: history of the nodes and links, the model's table (incremental: in place) -#}
-    {%- do cdp.stitch_write_history(state, w['prev_state'], w['new_state'], run_date_sql) -%}
+    {#- 6. state: history of the nodes and links, the model's table (incremental: in place, the
+        rows whose state changed only) -#}
+    {%- do cdp.stitch_state_changes(w['prev_state'], w['new_state'], w['state_changes']) -%}
+    {%- do cdp.stitch_write_history(state, w['new_state'], w['state_changes'], run_date_sql) -%}
     {%- do run_query('update ' ~ state['links'] ~ ' as history set valid_to = ' ~ run_date_sql
         ~ ' from ' ~ w['link_changes'] ~ ' as changed where changed.removed and history.node_id_a = changed.node_id_a'
         ~ ' and history.node_id_b = changed.node_id_b and history.valid_to is null') -%}
@@ -357,10 +359,12 @@
         {#- (an incremental run changes a small share of them: autovacuum's analyze follows) -#}
         {%- do cdp.analyze_work_table(state['links']) -%}
         {%- do cdp.analyze_work_table(state['identity_history']) -%}
+        {%- set new_rows_sql = 'select node_id, component_node_id, profile_id, component_guarded from ' ~ w['new_state'] -%}
     {%- else -%}
-        {%- do run_query('delete from ' ~ target ~ ' where node_id in (select node_id from ' ~ w['scope_prev'] ~ ')') -%}
+        {%- do run_query('delete from ' ~ target ~ ' where node_id in (select node_id from ' ~ w['state_changes']
+            ~ ' where was_present)') -%}
+        {%- set new_rows_sql = cdp.stitch_changed_rows_sql(w['new_state'], w['state_changes']) -%}
     {%- endif -%}
-    {%- set new_rows_sql = 'select node_id, component_node_id, profile_id, component_guarded from ' ~ w['new_state'] -%}
 
     {%- set result = {
         'full': full, 'full_reason': full_reason, 'fingerprint': rules['fingerprint'], 'new_rows_sql': new_rows_sql,
@@ -430,26 +434,38 @@
         ~ ' select profile_id, count(*) from ' ~ new_rows ~ ' where profile_id is not null group by profile_id') -%}
 {%- endmacro %}
 
-{#- History of the nodes: close the open rows of nodes whose state changed or that are gone,
-    open rows for the new states. -#}
-{% macro stitch_write_history(state, prev_state, new_state, run_date_sql) -%}
-    {%- set changed -%}
-        (new_state.component_node_id <> prev_state.component_node_id
-            or new_state.component_guarded <> prev_state.component_guarded
-            or coalesce(new_state.profile_id, '') <> coalesce(prev_state.profile_id, ''))
-    {%- endset -%}
-    {%- do run_query('update ' ~ state['identity_history'] ~ ' as history set valid_to = ' ~ run_date_sql
-        ~ ' from ' ~ prev_state ~ ' as prev_state left join ' ~ new_state ~ ' as new_state'
+{#- The nodes whose state (candidate component, profile, guard flag) this run changed: `changes`
+    (node_id, was_present: it had a state before, is_present: it has one now), from the previous
+    and the new state of the scope's nodes. -#}
+{% macro stitch_state_changes(prev_state, new_state, changes) -%}
+    {%- do cdp.create_work_table(changes,
+        'select coalesce(new_state.node_id, prev_state.node_id) as node_id,'
+        ~ ' prev_state.node_id is not null as was_present, new_state.node_id is not null as is_present'
+        ~ ' from ' ~ prev_state ~ ' as prev_state full join ' ~ new_state ~ ' as new_state'
         ~ ' on new_state.node_id = prev_state.node_id'
-        ~ ' where history.node_id = prev_state.node_id and history.valid_to is null'
-        ~ ' and (new_state.node_id is null or ' ~ changed ~ ')') -%}
+        ~ ' where prev_state.node_id is null or new_state.node_id is null'
+        ~ ' or new_state.component_node_id <> prev_state.component_node_id'
+        ~ ' or new_state.component_guarded <> prev_state.component_guarded'
+        ~ " or coalesce(new_state.profile_id, '') <> coalesce(prev_state.profile_id, '')") -%}
+{%- endmacro %}
+
+{#- The new state of the nodes that changed (in node order: the indexes fill from left to right). -#}
+{% macro stitch_changed_rows_sql(new_state, changes) -%}
+    select new_state.node_id, new_state.component_node_id, new_state.profile_id, new_state.component_guarded
+    from {{ new_state }} as new_state
+    inner join {{ changes }} as changes on changes.node_id = new_state.node_id
+    order by new_state.node_id
+{%- endmacro %}
+
+{#- History of the nodes: close the open rows of the nodes whose state changed or that are gone,
+    open rows for their new states. -#}
+{% macro stitch_write_history(state, new_state, changes, run_date_sql) -%}
+    {%- do run_query('update ' ~ state['identity_history'] ~ ' as history set valid_to = ' ~ run_date_sql
+        ~ ' from ' ~ changes ~ ' as changes where changes.was_present and history.node_id = changes.node_id'
+        ~ ' and history.valid_to is null') -%}
     {%- do run_query('insert into ' ~ state['identity_history']
         ~ ' (node_id, component_node_id, profile_id, component_guarded, valid_from, valid_to)'
-        ~ ' select new_state.node_id, new_state.component_node_id, new_state.profile_id, new_state.component_guarded, '
-        ~ run_date_sql ~ ', null'
-        ~ ' from ' ~ new_state ~ ' as new_state left join ' ~ prev_state ~ ' as prev_state'
-        ~ ' on prev_state.node_id = new_state.node_id'
-        ~ ' where prev_state.node_id is null or ' ~ changed ~ ' order by new_state.node_id') -%}
+        ~ ' select changed.*, ' ~ run_date_sql ~ ', null from (' ~ cdp.stitch_changed_rows_sql(new_state, changes) ~ ') as changed') -%}
 {%- endmacro %}
 
 {#-
