@@ -332,21 +332,24 @@
     {%- do cdp.analyze_work_table(w['final']) -%}
 
     {#- 5. profile ids, against the previous state of the scope's nodes (every node in a full run) -#}
-    {%- do cdp.create_work_table(w['prev_state'],
-        'select history.node_id, history.component_node_id, history.profile_id, history.component_guarded'
-        ~ ' from ' ~ state['identity_history'] ~ ' as history'
-        ~ ((' inner join ' ~ w['scope_prev'] ~ ' as scope_prev on scope_prev.node_id = history.node_id') if not full else '')
-        ~ ' where history.valid_to is null') -%}
-    {%- set ids = cdp.stitch_assign_profile_ids(nodes_sql, w['final'], w['prev_state'], state, target, run_date_sql) -%}
+    {#- (incremental: the scope's previous rows of the model's table, read with the scope) -#}
+    {%- set prev_state = w['scope_prev'] -%}
+    {%- if full -%}
+        {%- set prev_state = w['prev_state'] -%}
+        {%- do cdp.create_work_table(prev_state,
+            'select node_id, component_node_id, profile_id, component_guarded from ' ~ state['identity_history']
+            ~ ' where valid_to is null') -%}
+    {%- endif -%}
+    {%- set ids = cdp.stitch_assign_profile_ids(nodes_sql, w['final'], prev_state, state, target, run_date_sql) -%}
     {%- do cdp.create_work_table(w['new_state'],
         'select final.node_id, final.component_node_id, assigned.profile_id, final.component_guarded'
         ~ ' from ' ~ w['final'] ~ ' as final left join ' ~ ids['assigned'] ~ ' as assigned on assigned.node_id = final.node_id') -%}
     {%- do cdp.drop_work_table(ids['assigned']) -%}
-    {%- do cdp.stitch_write_profile_sizes(state, w['new_state'], none if full else w['prev_state']) -%}
 
     {#- 6. state: history of the nodes and links, the model's table (incremental: in place, the
         rows whose state changed only) -#}
-    {%- do cdp.stitch_state_changes(w['prev_state'], w['new_state'], w['state_changes']) -%}
+    {%- do cdp.stitch_state_changes(prev_state, w['new_state'], w['state_changes']) -%}
+    {%- do cdp.stitch_write_profile_sizes(state, w['new_state'], none if full else w['state_changes']) -%}
     {%- do cdp.stitch_write_history(state, w['new_state'], w['state_changes'], run_date_sql) -%}
     {%- do run_query('update ' ~ state['links'] ~ ' as history set valid_to = ' ~ run_date_sql
         ~ ' from ' ~ w['link_changes'] ~ ' as changed where changed.removed and history.node_id_a = changed.node_id_a'
@@ -361,8 +364,8 @@
         {%- do cdp.analyze_work_table(state['identity_history']) -%}
         {%- set new_rows_sql = 'select node_id, component_node_id, profile_id, component_guarded from ' ~ w['new_state'] -%}
     {%- else -%}
-        {%- do run_query('delete from ' ~ target ~ ' where node_id in (select node_id from ' ~ w['state_changes']
-            ~ ' where was_present)') -%}
+        {%- do run_query('delete from ' ~ target ~ ' where node_id in (select node_id from '
+            ~ w['state_changes'] ~ ' where was_present)') -%}
         {%- set new_rows_sql = cdp.stitch_changed_rows_sql(w['new_state'], w['state_changes']) -%}
     {%- endif -%}
 
@@ -390,9 +393,9 @@
 
 {#- Incremental scope: the previous run's candidate components that a change reaches (a link
     added or removed, a node new or gone) and those a guard cut. Fills w.scope_prev (previous
-    nodes to replace) and w.scope (current nodes to recompute). Only the node and link lists are
-    read whole; the components are then found through the target's indexes, so the work follows
-    the size of the changes. -#}
+    nodes to replace, with their previous state) and w.scope (current nodes to recompute). Only
+    the node and link lists are read whole; the components are then found through the target's
+    indexes, so the work follows the size of the changes. -#}
 {% macro stitch_incremental_scope(nodes_sql, target, w) -%}
     {#- nodes new since the previous run (appeared) or gone from it, in one full join -#}
     {%- do cdp.create_work_table(w['node_changes'],
@@ -410,7 +413,8 @@
         ~ ' inner join ' ~ w['seeds'] ~ ' as seeds on seeds.node_id = touched.node_id'
         ~ ' union select component_node_id from ' ~ target ~ ' where component_guarded') -%}
     {%- do cdp.create_work_table(w['scope_prev'],
-        'select previous.node_id from ' ~ target ~ ' as previous'
+        'select previous.node_id, previous.component_node_id, previous.profile_id, previous.component_guarded'
+        ~ ' from ' ~ target ~ ' as previous'
         ~ ' inner join ' ~ w['touched'] ~ ' as touched on touched.component_node_id = previous.component_node_id') -%}
     {#- the previous nodes still present, and the new ones -#}
     {%- do cdp.create_work_table(w['scope'],
@@ -420,27 +424,32 @@
         ~ ' union all select node_id from ' ~ w['node_changes'] ~ ' where appeared') -%}
 {%- endmacro %}
 
-{#- stitch_profile_sizes for the profiles of `new_rows` (node_id, profile_id): a full run
-    (replaced = none) writes the table anew; an incremental one replaces the profiles of the
-    scope's previous nodes (`replaced`), whole since a profile never spans two components. -#}
-{% macro stitch_write_profile_sizes(state, new_rows, replaced) -%}
-    {%- if replaced is none -%}
+{#- stitch_profile_sizes from `new_rows` (node_id, profile_id): a full run (changes = none)
+    writes the table anew; an incremental one recounts the profiles a node left or joined
+    (stitch_state_changes), from the scope's new state: a profile never spans two components. -#}
+{% macro stitch_write_profile_sizes(state, new_rows, changes) -%}
+    {%- if changes is none -%}
         {%- do run_query('delete from ' ~ state['profile_sizes']) -%}
+        {%- set counted = '' -%}
     {%- else -%}
-        {%- do run_query('delete from ' ~ state['profile_sizes'] ~ ' where profile_id in (select profile_id from '
-            ~ replaced ~ ' where profile_id is not null)') -%}
+        {%- set affected = '(select previous_profile_id from ' ~ changes ~ ' where previous_profile_id is not null'
+            ~ ' union select profile_id from ' ~ changes ~ ' where profile_id is not null)' -%}
+        {%- do run_query('delete from ' ~ state['profile_sizes'] ~ ' where profile_id in ' ~ affected) -%}
+        {%- set counted = ' and profile_id in ' ~ affected -%}
     {%- endif -%}
     {%- do run_query('insert into ' ~ state['profile_sizes'] ~ ' (profile_id, identity_count)'
-        ~ ' select profile_id, count(*) from ' ~ new_rows ~ ' where profile_id is not null group by profile_id') -%}
+        ~ ' select profile_id, count(*) from ' ~ new_rows ~ ' where profile_id is not null' ~ counted
+        ~ ' group by profile_id') -%}
 {%- endmacro %}
 
 {#- The nodes whose state (candidate component, profile, guard flag) this run changed: `changes`
-    (node_id, was_present: it had a state before, is_present: it has one now), from the previous
-    and the new state of the scope's nodes. -#}
+    (node_id, was_present: it had a state before, is_present: it has one now, previous_profile_id,
+    profile_id), from the previous and the new state of the scope's nodes. -#}
 {% macro stitch_state_changes(prev_state, new_state, changes) -%}
     {%- do cdp.create_work_table(changes,
         'select coalesce(new_state.node_id, prev_state.node_id) as node_id,'
-        ~ ' prev_state.node_id is not null as was_present, new_state.node_id is not null as is_present'
+        ~ ' prev_state.node_id is not null as was_present, new_state.node_id is not null as is_present,'
+        ~ ' prev_state.profile_id as previous_profile_id, new_state.profile_id'
         ~ ' from ' ~ prev_state ~ ' as prev_state full join ' ~ new_state ~ ' as new_state'
         ~ ' on new_state.node_id = prev_state.node_id'
         ~ ' where prev_state.node_id is null or new_state.node_id is null'
