@@ -35,7 +35,13 @@ IDENTITY_TABLES = {
     "history": "select * from identity.stitch_identity_history",
     "links": "select * from identity.stitch_links",
     "records": "select * from identity.int_source_records_profiled",
+    "profile_sizes": "select * from identity.stitch_profile_sizes",
 }
+# stitch_profile_sizes as it must be: the model's table grouped by profile.
+PROFILE_SIZES_OF_THE_TABLE = (
+    "select profile_id, count(*) from identity.int_identity_components_stitched"
+    " where profile_id is not null group by profile_id order by 1"
+)
 
 
 # The statistics of a run that describe the whole graph (not the run's own work): an incremental
@@ -287,3 +293,17 @@ def test_deleted_record_leaves_the_profile_id_to_the_identities_that_remain(hist
         " and node_id not in (select node_id from identity.int_identity_components_stitched)",
     )
     assert gone == [(1,)]
+
+
+def test_a_run_without_the_profile_sizes_table_counts_them_again(history):
+    """A warehouse stitched before stitch_profile_sizes existed: the next incremental run fills it."""
+    with history.cursor() as cur:
+        cur.execute("drop table identity.stitch_profile_sizes")
+    history.commit()
+    build_identity("2026-11-08")
+    assert rows(history, "select mode from identity.stitch_runs where run_date = '2026-11-08'") == [("incremental",)]
+    sizes = rows(history, "select profile_id, identity_count from identity.stitch_profile_sizes order by 1")
+    assert sizes == rows(history, PROFILE_SIZES_OF_THE_TABLE)
+    assert sizes == [(profile_of(history, "crm", "C-40"), 3)]  # C-40, m@example.com, ecid-m
+    counted = "select component_count, largest_component_size from identity.stitch_runs where run_date = '2026-11-08'"
+    assert rows(history, counted) == [(1, 3)]

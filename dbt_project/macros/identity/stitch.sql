@@ -333,9 +333,8 @@
 
     {#- 5. profile ids, against the previous state of the scope's nodes (every node in a full run) -#}
     {#- (incremental: the scope's previous rows of the model's table, read with the scope) -#}
-    {%- set prev_state = w['scope_prev'] -%}
+    {%- set prev_state = w['prev_state'] if full else w['scope_prev'] -%}
     {%- if full -%}
-        {%- set prev_state = w['prev_state'] -%}
         {%- do cdp.create_work_table(prev_state,
             'select node_id, component_node_id, profile_id, component_guarded from ' ~ state['identity_history']
             ~ ' where valid_to is null') -%}
