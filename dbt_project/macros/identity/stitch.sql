@@ -106,16 +106,22 @@
 {%- endmacro %}
 
 {% macro postgres__stitch_index_state(state) -%}
-    {%- set statements = [
-        'create unique index if not exists stitch_runs_pkey_idx on ' ~ state['runs'] ~ ' (model_name, run_date)',
-        'create unique index if not exists stitch_profile_ids_pkey_idx on ' ~ state['profile_ids'] ~ ' (profile_id)',
-        'create unique index if not exists stitch_profile_sizes_pkey_idx on ' ~ state['profile_sizes'] ~ ' (profile_id)',
-        'create index if not exists stitch_identity_history_open_idx on ' ~ state['identity_history']
-            ~ ' (node_id) where valid_to is null',
-        'create index if not exists stitch_links_open_idx on ' ~ state['links']
+    {%- set indexes = {
+        'stitch_runs_pkey_idx': 'create unique index stitch_runs_pkey_idx on ' ~ state['runs'] ~ ' (model_name, run_date)',
+        'stitch_profile_ids_pkey_idx': 'create unique index stitch_profile_ids_pkey_idx on ' ~ state['profile_ids']
+            ~ ' (profile_id)',
+        'stitch_profile_sizes_pkey_idx': 'create unique index stitch_profile_sizes_pkey_idx on ' ~ state['profile_sizes']
+            ~ ' (profile_id)',
+        'stitch_identity_history_open_idx': 'create index stitch_identity_history_open_idx on '
+            ~ state['identity_history'] ~ ' (node_id) where valid_to is null',
+        'stitch_links_open_idx': 'create index stitch_links_open_idx on ' ~ state['links']
             ~ ' (node_id_a, node_id_b) where valid_to is null',
-    ] -%}
-    {%- for statement in statements -%}{%- do run_query(statement) -%}{%- endfor -%}
+    } -%}
+    {#- Only the missing ones: even with IF NOT EXISTS, CREATE INDEX first waits for a lock on its
+        table, which an autovacuum of a table the previous run wrote may hold (seen: 1 s). -#}
+    {%- set present = run_query("select indexname from pg_indexes where schemaname = '" ~ state['runs'].schema ~ "'")
+        .columns[0].values() -%}
+    {%- for name, statement in indexes.items() if name not in present -%}{%- do run_query(statement) -%}{%- endfor -%}
 {%- endmacro %}
 
 {#- The model's own table: one row per node (not a hub) of the latest run. -#}
@@ -403,6 +409,12 @@
         ~ ' full join (select node_id, true as present from ' ~ target ~ ') as previous'
         ~ ' on previous.node_id = nodes.node_id'
         ~ ' where nodes.present is null or previous.present is null') -%}
+    {#- From here on the statements join change sets, small next to the state tables, with those
+        tables' indexes. A daily run finds those tables cached, where a lookup costs about one
+        sequential page read: with the default random_page_cost (4) the planner scans 4 M rows to
+        find 40 k (1.4 s against 0.5 s for the lookups, at 1,000,000 customers). A change set too
+        big for lookups still gets its hash join: the choice stays the planner's. -#}
+    {%- do run_query('set local random_page_cost = 1.1') -%}
     {%- do cdp.create_work_table(w['seeds'],
         'select node_id_a as node_id from ' ~ w['link_changes']
         ~ ' union select node_id_b from ' ~ w['link_changes']
@@ -425,10 +437,12 @@
 
 {#- stitch_profile_sizes from `new_rows` (node_id, profile_id): a full run (changes = none)
     writes the table anew; an incremental one recounts the profiles a node left or joined
-    (stitch_state_changes), from the scope's new state: a profile never spans two components. -#}
+    (stitch_state_changes), from the scope's new state: a profile never spans two components.
+    Emptied with truncate, not delete, and filled in key order: the same 1.6 M keys inserted at
+    random into a unique index that still holds their deleted entries took 11.6 s. -#}
 {% macro stitch_write_profile_sizes(state, new_rows, changes) -%}
     {%- if changes is none -%}
-        {%- do run_query('delete from ' ~ state['profile_sizes']) -%}
+        {%- do run_query('truncate ' ~ state['profile_sizes']) -%}
         {%- set counted = '' -%}
     {%- else -%}
         {%- set affected = '(select previous_profile_id from ' ~ changes ~ ' where previous_profile_id is not null'
@@ -438,7 +452,7 @@
     {%- endif -%}
     {%- do run_query('insert into ' ~ state['profile_sizes'] ~ ' (profile_id, identity_count)'
         ~ ' select profile_id, count(*) from ' ~ new_rows ~ ' where profile_id is not null' ~ counted
-        ~ ' group by profile_id') -%}
+        ~ ' group by profile_id order by profile_id') -%}
 {%- endmacro %}
 
 {#- The nodes whose state (candidate component, profile, guard flag) this run changed: `changes`
