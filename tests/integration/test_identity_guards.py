@@ -9,7 +9,8 @@
    nobody, a household conflict that only arises through a chain of records is cut where the
    replay cuts it, the profile size cap keeps the strongest and most recent identities, blocked
    values never link, and a rule change rebuilds the graph and keeps the profile ids (the part
-   holding a profile's anchor keeps the id when it splits).
+   holding a profile's anchor keeps the id when it splits; a profile whose anchor is blocked
+   keeps it on its best remaining identity).
 """
 
 from __future__ import annotations
@@ -404,3 +405,32 @@ def test_explain_shows_profile_links_sources_and_rejections(world):
     blocked = "\n".join(explain(world, "email", "TEST@test.com").lines())
     assert "normalization rejects it: blocked_value" in blocked
     assert "blocked_value from crm_customers" in blocked
+
+
+def test_a_profile_that_loses_its_anchor_keeps_its_id_on_its_best_remaining_identity(world):
+    """C-20's profile was minted for its CRM id (its strongest identity), which linked its email
+    (CRM record) and its devices (logins). Blocking that value (a rules change: a full rebuild)
+    leaves them unlinked: the group holding the best remaining identity, the email, keeps the
+    profile id; each device gets a new one, split from it when it was in the profile."""
+    profile = profile_of(world, "crm", "C-20")
+    anchor_sql = "select anchor_namespace, anchor_value from identity.stitch_profile_ids where profile_id = %s"
+    assert rows(world, anchor_sql, (profile,)) == [("crm", "C-20")]
+    blocked = {ns: sorted(values) for ns, values in load_rules().blocked_values.items()}
+    blocked["crm"] = sorted({*blocked.get("crm", []), "C-20"})
+
+    world.autocommit = False
+    normalize_identifiers(world, None, rules_with(**CAP_RULES, blocked_values=blocked))
+    world.commit()
+    world.autocommit = True
+    build_identity("2026-11-13")
+    assert rows(world, "select mode, full_reason from identity.stitch_runs where run_date = '2026-11-13'") == [
+        ("full", "identity rules changed")
+    ]
+    assert profile_of(world, "crm", "C-20") is None
+    assert profile_of(world, "email", "many.devices@example.com") == profile
+    # the two devices the cap kept in the profile, and the three it cut, are profiles of their own
+    assert rows(
+        world,
+        "select anchor_value, split_from_profile_id from identity.stitch_profile_ids"
+        " where minted_on = '2026-11-13' order by anchor_value",
+    ) == [("ecid-20-1", None), ("ecid-20-2", None), ("ecid-20-3", None), ("ecid-20-4", profile), ("ecid-20-5", profile)]

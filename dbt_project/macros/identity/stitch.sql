@@ -508,7 +508,7 @@
 -#}
 {% macro stitch_assign_profile_ids(nodes_sql, final, prev_state, state, target, run_date_sql) %}
     {%- set w = {} -%}
-    {%- for name in ['prev', 'claims', 'survivors', 'unclaimed', 'minted', 'assigned'] -%}
+    {%- for name in ['prev', 'anchors', 'claims', 'survivors', 'unclaimed', 'minted', 'assigned'] -%}
         {%- do w.update({name: cdp.stitch_work(target, 'id_' ~ name)}) -%}
     {%- endfor -%}
     {%- set bytewise_value = cdp.bytewise('nodes.identity_value') -%}
@@ -516,24 +516,22 @@
     {%- do cdp.create_work_table(w['prev'],
         'select node_id, profile_id from ' ~ prev_state ~ ' where profile_id is not null') -%}
 
+    {#- Each previous profile with the new group holding its anchor (none: null). A work table,
+        analyzed: the joins below then know how few profiles lost their anchor (a CTE's estimate
+        is one row, whatever the count). -#}
+    {%- do cdp.create_work_table(w['anchors'],
+        'select previous.profile_id, grouped.group_node_id'
+        ~ ' from (select distinct profile_id from ' ~ w['prev'] ~ ') as previous'
+        ~ ' left join ' ~ state['profile_ids'] ~ ' as registry on registry.profile_id = previous.profile_id'
+        ~ ' left join ' ~ final ~ ' as grouped'
+        ~ ' on grouped.node_id = registry.anchor_node_id and grouped.group_node_id is not null') -%}
+    {%- do cdp.analyze_work_table(w['anchors']) -%}
+
     {%- set claims_sql -%}
         with
 
-        grouped as (
-
-            select node_id, group_node_id from {{ final }} where group_node_id is not null
-
-        ),
-
-        anchored as (
-
-            select registry.profile_id, grouped.group_node_id
-            from (select distinct profile_id from {{ w['prev'] }}) as previous
-            inner join {{ state['profile_ids'] }} as registry on registry.profile_id = previous.profile_id
-            inner join grouped on grouped.node_id = registry.anchor_node_id
-
-        ),
-
+        {# the profiles whose anchor no group holds, with their nodes' groups: a join with those
+           few, not an anti-join of every previous node with every anchored profile #}
         remaining as (
 
             select
@@ -544,15 +542,17 @@
                     order by nodes.namespace_priority, {{ bytewise_value }}, nodes.node_id
                 ) as claim_rank
             from {{ w['prev'] }} as prev
-            inner join grouped on grouped.node_id = prev.node_id
+            inner join {{ w['anchors'] }} as unanchored
+                on unanchored.profile_id = prev.profile_id
+                and unanchored.group_node_id is null
+            inner join {{ final }} as grouped
+                on grouped.node_id = prev.node_id
+                and grouped.group_node_id is not null
             inner join ({{ nodes_sql }}) as nodes on nodes.node_id = prev.node_id
-            {# not exists, not `not in`: a `not in` list too big for work_mem is searched row by
-               row for every row (quadratic: a full rebuild at 1,000,000 customers never ended) #}
-            where not exists (select 1 from anchored where anchored.profile_id = prev.profile_id)
 
         )
 
-        select profile_id, group_node_id from anchored
+        select profile_id, group_node_id from {{ w['anchors'] }} where group_node_id is not null
         union all
         select profile_id, group_node_id from remaining where claim_rank = 1
     {%- endset -%}
@@ -652,7 +652,7 @@
         ~ ' left join ' ~ w['minted'] ~ ' as minted on minted.group_node_id = final.group_node_id'
         ~ ' where final.group_node_id is not null') -%}
 
-    {%- do cdp.drop_work_tables([w['prev'], w['claims'], w['survivors'], w['unclaimed'], w['minted']]) -%}
+    {%- do cdp.drop_work_tables([w['prev'], w['anchors'], w['claims'], w['survivors'], w['unclaimed'], w['minted']]) -%}
     {{ return({'assigned': w['assigned'], 'minted': minted, 'merged': merged}) }}
 {% endmacro %}
 
