@@ -37,11 +37,6 @@ IDENTITY_TABLES = {
     "records": "select * from identity.int_source_records_profiled",
     "profile_sizes": "select * from identity.stitch_profile_sizes",
 }
-# stitch_profile_sizes as it must be: the model's table grouped by profile.
-PROFILE_SIZES_OF_THE_TABLE = (
-    "select profile_id, count(*) from identity.int_identity_components_stitched"
-    " where profile_id is not null group by profile_id order by 1"
-)
 
 
 # The statistics of a run that describe the whole graph (not the run's own work): an incremental
@@ -296,14 +291,26 @@ def test_deleted_record_leaves_the_profile_id_to_the_identities_that_remain(hist
 
 
 def test_a_run_without_the_profile_sizes_table_counts_them_again(history):
-    """A warehouse stitched before stitch_profile_sizes existed: the next incremental run fills it."""
+    """A warehouse stitched before stitch_profile_sizes existed: the next incremental run fills it,
+    even when it changes nothing (whatever the earlier tests left, 2026-11-08 takes it in)."""
+    build_identity("2026-11-08")
     with history.cursor() as cur:
         cur.execute("drop table identity.stitch_profile_sizes")
     history.commit()
-    build_identity("2026-11-08")
-    assert rows(history, "select mode from identity.stitch_runs where run_date = '2026-11-08'") == [("incremental",)]
+    build_identity("2026-11-09")
+    assert rows(history, "select mode, scope_node_count from identity.stitch_runs where run_date = '2026-11-09'") == [
+        ("incremental", 0)
+    ]
     sizes = rows(history, "select profile_id, identity_count from identity.stitch_profile_sizes order by 1")
-    assert sizes == rows(history, PROFILE_SIZES_OF_THE_TABLE)
-    assert sizes == [(profile_of(history, "crm", "C-40"), 3)]  # C-40, m@example.com, ecid-m
-    counted = "select component_count, largest_component_size from identity.stitch_runs where run_date = '2026-11-08'"
-    assert rows(history, counted) == [(1, 3)]
+    # as it must be: the model's table grouped by profile
+    assert sizes == rows(
+        history,
+        "select profile_id, count(*) from identity.int_identity_components_stitched"
+        " where profile_id is not null group by profile_id order by 1",
+    )
+    assert sizes and profile_of(history, "crm", "C-40") in dict(sizes)
+    # its unique index, created because it was missing
+    index = "select indexname from pg_indexes where tablename = 'stitch_profile_sizes'"
+    assert rows(history, index) == [("stitch_profile_sizes_pkey_idx",)]
+    counted = "select component_count, largest_component_size from identity.stitch_runs where run_date = '2026-11-09'"
+    assert rows(history, counted) == [(len(sizes), max(count for _, count in sizes))]

@@ -106,22 +106,21 @@
 {%- endmacro %}
 
 {% macro postgres__stitch_index_state(state) -%}
+    {#- name: (kind, table and columns) -#}
     {%- set indexes = {
-        'stitch_runs_pkey_idx': 'create unique index stitch_runs_pkey_idx on ' ~ state['runs'] ~ ' (model_name, run_date)',
-        'stitch_profile_ids_pkey_idx': 'create unique index stitch_profile_ids_pkey_idx on ' ~ state['profile_ids']
-            ~ ' (profile_id)',
-        'stitch_profile_sizes_pkey_idx': 'create unique index stitch_profile_sizes_pkey_idx on ' ~ state['profile_sizes']
-            ~ ' (profile_id)',
-        'stitch_identity_history_open_idx': 'create index stitch_identity_history_open_idx on '
-            ~ state['identity_history'] ~ ' (node_id) where valid_to is null',
-        'stitch_links_open_idx': 'create index stitch_links_open_idx on ' ~ state['links']
-            ~ ' (node_id_a, node_id_b) where valid_to is null',
+        'stitch_runs_pkey_idx': ('unique', state['runs'] ~ ' (model_name, run_date)'),
+        'stitch_profile_ids_pkey_idx': ('unique', state['profile_ids'] ~ ' (profile_id)'),
+        'stitch_profile_sizes_pkey_idx': ('unique', state['profile_sizes'] ~ ' (profile_id)'),
+        'stitch_identity_history_open_idx': ('', state['identity_history'] ~ ' (node_id) where valid_to is null'),
+        'stitch_links_open_idx': ('', state['links'] ~ ' (node_id_a, node_id_b) where valid_to is null'),
     } -%}
     {#- Only the missing ones: even with IF NOT EXISTS, CREATE INDEX first waits for a lock on its
         table, which an autovacuum of a table the previous run wrote may hold (seen: 1 s). -#}
     {%- set present = run_query("select indexname from pg_indexes where schemaname = '" ~ state['runs'].schema ~ "'")
         .columns[0].values() -%}
-    {%- for name, statement in indexes.items() if name not in present -%}{%- do run_query(statement) -%}{%- endfor -%}
+    {%- for name, (kind, on) in indexes.items() if name not in present -%}
+        {%- do run_query('create ' ~ kind ~ ' index ' ~ name ~ ' on ' ~ on) -%}
+    {%- endfor -%}
 {%- endmacro %}
 
 {#- The model's own table: one row per node (not a hub) of the latest run. -#}
@@ -400,7 +399,8 @@
     added or removed, a node new or gone) and those a guard cut. Fills w.scope_prev (previous
     nodes to replace, with their previous state) and w.scope (current nodes to recompute). Only
     the node and link lists are read whole; the components are then found through the target's
-    indexes, so the work follows the size of the changes. -#}
+    indexes, so the work follows the size of the changes. Leaves random_page_cost at 1.1 for the
+    rest of the run's transaction (see below). -#}
 {% macro stitch_incremental_scope(nodes_sql, target, w) -%}
     {#- nodes new since the previous run (appeared) or gone from it, in one full join -#}
     {%- do cdp.create_work_table(w['node_changes'],
