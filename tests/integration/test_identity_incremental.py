@@ -288,6 +288,14 @@ def test_deleted_record_leaves_the_profile_id_to_the_identities_that_remain(hist
         " and node_id not in (select node_id from identity.int_identity_components_stitched)",
     )
     assert gone == [(1,)]
+    # the run's counts (the previous run's plus this run's changes) equal the tables'
+    counted = "select node_count, link_count, cut_identity_count from identity.stitch_runs where run_date = %s"
+    assert rows(history, counted, (date(2026, 11, 7),)) == rows(
+        history,
+        "select (select count(*) from identity.int_identity_components_stitched),"
+        " (select count(*) from identity.int_identity_links_paired),"
+        " (select count(*) from identity.int_identity_components_stitched where profile_id is null)",
+    )
 
 
 def test_a_run_without_the_profile_sizes_table_counts_them_again(history):

@@ -204,8 +204,8 @@
     {%- endif -%}
 
     {#- Full or incremental? -#}
-    {%- set previous = run_query('select rules_fingerprint from ' ~ state['runs'] ~ " where model_name = '"
-        ~ model_name ~ "' order by run_date desc limit 1").rows -%}
+    {%- set previous = run_query('select rules_fingerprint, node_count, link_count, cut_identity_count from '
+        ~ state['runs'] ~ " where model_name = '" ~ model_name ~ "' order by run_date desc limit 1").rows -%}
     {%- set full_reason = none -%}
     {%- if previous | length == 0 -%}
         {%- set full_reason = 'first run' -%}
@@ -234,8 +234,8 @@
     {%- endif -%}
 
     {%- set w = {} -%}
-    {%- for name in ['scope', 'scope_prev', 'scope_nodes', 'link_changes', 'node_changes', 'seeds', 'touched',
-        'members', 'conflicts', 'groups', 'ranked', 'final', 'prev_state', 'new_state', 'state_changes'] -%}
+    {%- for name in ['scope', 'scope_prev', 'scope_nodes', 'scope_links', 'link_changes', 'node_changes', 'seeds',
+        'touched', 'members', 'conflicts', 'groups', 'ranked', 'final', 'prev_state', 'new_state', 'state_changes'] -%}
         {%- do w.update({name: cdp.stitch_work(target, name)}) -%}
     {%- endfor -%}
 
@@ -243,16 +243,19 @@
     {%- do cdp.stitch_link_changes(links_relation, state, w) -%}
     {%- if full -%}
         {%- do cdp.create_work_table(w['scope'], 'select node_id from (' ~ nodes_sql ~ ') as nodes') -%}
-        {%- set graph_sql = 'select node_id_a as node_id, node_id_b as linked_node_id from ' ~ links_relation -%}
     {%- else -%}
         {%- do cdp.stitch_incremental_scope(nodes_sql, target, w) -%}
-        {%- set graph_sql = 'select links.node_id_a as node_id, links.node_id_b as linked_node_id from '
-            ~ links_relation ~ ' as links inner join ' ~ w['scope'] ~ ' as scope on scope.node_id = links.node_id_a' -%}
-        {#- the scope's nodes, read once: the steps below join them three times -#}
+        {#- the scope's nodes and links, each read once: the steps below join them up to three
+            times. A link with one end in the scope has both there: the scope holds whole previous
+            components and both ends of every new link. -#}
         {%- do cdp.create_work_table(w['scope_nodes'], 'select nodes.* from (' ~ nodes_sql ~ ') as nodes'
             ~ ' inner join ' ~ w['scope'] ~ ' as scope on scope.node_id = nodes.node_id') -%}
         {%- set nodes_sql = 'select * from ' ~ w['scope_nodes'] -%}
+        {%- do cdp.create_work_table(w['scope_links'], 'select links.* from ' ~ links_relation ~ ' as links'
+            ~ ' inner join ' ~ w['scope'] ~ ' as scope on scope.node_id = links.node_id_a') -%}
+        {%- set links_relation = w['scope_links'] -%}
     {%- endif -%}
+    {%- set graph_sql = 'select node_id_a as node_id, node_id_b as linked_node_id from ' ~ links_relation -%}
     {%- set scope_count = cdp.query_int('select count(*) from ' ~ w['scope']) -%}
 
     {#- 2. candidate components -#}
@@ -349,6 +352,13 @@
         'select final.node_id, final.component_node_id, assigned.profile_id, final.component_guarded'
         ~ ' from ' ~ w['final'] ~ ' as final left join ' ~ ids['assigned'] ~ ' as assigned on assigned.node_id = final.node_id') -%}
     {%- do cdp.drop_work_table(ids['assigned']) -%}
+    {#- The links the guards did not make: both ends in one guarded candidate component, not in one
+        profile. Every guarded component is in the scope, so counting there counts them all. -#}
+    {%- set guarded_sql = '(select node_id, profile_id from ' ~ w['new_state'] ~ ' where component_guarded)' -%}
+    {%- set rejected_link_count = cdp.query_int('select count(*) from ' ~ guarded_sql ~ ' as node_a'
+        ~ ' inner join ' ~ links_relation ~ ' as links on links.node_id_a = node_a.node_id'
+        ~ ' inner join ' ~ guarded_sql ~ ' as node_b on node_b.node_id = links.node_id_b'
+        ~ ' where node_a.profile_id is null or node_b.profile_id is null or node_a.profile_id <> node_b.profile_id') -%}
 
     {#- 6. state: history of the nodes and links, the model's table (incremental: in place, the
         rows whose state changed only) -#}
@@ -373,10 +383,27 @@
         {%- set new_rows_sql = cdp.stitch_changed_rows_sql(w['new_state'], w['state_changes']) -%}
     {%- endif -%}
 
+    {#- The counts of the model's table and of the links: an incremental run adds its changes to the
+        previous run's (none: counted afresh, as a full run does). -#}
+    {%- set counts = none -%}
+    {%- if not full and previous[0][1:] | select('none') | list | length == 0 -%}
+        {%- set node_delta = run_query('select coalesce(sum(case when is_present then 1 else 0 end'
+            ~ ' - case when was_present then 1 else 0 end), 0),'
+            ~ ' coalesce(sum(case when is_present and profile_id is null then 1 else 0 end'
+            ~ ' - case when was_present and previous_profile_id is null then 1 else 0 end), 0)'
+            ~ ' from ' ~ w['state_changes']).rows[0] -%}
+        {%- set link_delta = cdp.query_int('select coalesce(sum(case when removed then -1 else 1 end), 0) from '
+            ~ w['link_changes']) -%}
+        {%- set counts = {'node_count': previous[0][1] + node_delta[0], 'link_count': previous[0][2] + link_delta,
+            'cut_identity_count': previous[0][3] + node_delta[1]} -%}
+    {%- endif -%}
+
     {%- set result = {
         'full': full, 'full_reason': full_reason, 'fingerprint': rules['fingerprint'], 'new_rows_sql': new_rows_sql,
+        'counts': counts,
         'scope_node_count': scope_count, 'link_count': cc['link_count'], 'rounds': cc['rounds'],
         'jump_passes': cc['jump_passes'], 'conflict_component_count': conflict_count, 'guard_rounds': guard['rounds'],
+        'rejected_link_count': rejected_link_count,
         'profiles_minted': ids['minted'], 'profiles_merged': ids['merged'], 'work_tables': w.values() | list,
     } -%}
     {{ return(result) }}
@@ -658,25 +685,24 @@
 
 {#- Statistics of the run, one row per run date in stitch_runs and a line in the log. -#}
 {% macro stitch_record_run(state, target, result, max_rounds) -%}
-    {%- set totals = run_query(
-        'select count(*), count(profile_id), count(*) - count(profile_id) from ' ~ target).rows[0] -%}
+    {%- set counts = result['counts'] -%}
+    {%- if counts is none -%}
+        {%- set totals = run_query('select count(*), count(*) - count(profile_id) from ' ~ target).rows[0] -%}
+        {%- set counts = {'node_count': totals[0], 'cut_identity_count': totals[1],
+            'link_count': cdp.query_int('select count(*) from ' ~ state['links'] ~ ' where valid_to is null')} -%}
+    {%- endif -%}
     {%- set sizes = run_query('select count(*), coalesce(max(identity_count), 0) from ' ~ state['profile_sizes']).rows[0] -%}
-    {%- set link_count = cdp.query_int('select count(*) from ' ~ state['links'] ~ ' where valid_to is null') -%}
-    {%- set rejected = cdp.query_int(
-        'select count(*) from (select node_id, profile_id from ' ~ target ~ ' where component_guarded) as node_a'
-        ~ ' inner join ' ~ state['links'] ~ ' as links on links.node_id_a = node_a.node_id and links.valid_to is null'
-        ~ ' inner join ' ~ target ~ ' as node_b on node_b.node_id = links.node_id_b'
-        ~ ' where node_a.profile_id is null or node_b.profile_id is null or node_a.profile_id <> node_b.profile_id') -%}
     {%- set row = {
         'run_date': cdp.run_date_literal(), 'model_name': "'" ~ target.identifier ~ "'",
         'mode': "'" ~ ('full' if result['full'] else 'incremental') ~ "'",
         'full_reason': ("'" ~ result['full_reason'] ~ "'") if result['full_reason'] else 'null',
         'rules_fingerprint': "'" ~ result['fingerprint'] ~ "'",
-        'node_count': totals[0], 'link_count': link_count, 'scope_node_count': result['scope_node_count'],
+        'node_count': counts['node_count'], 'link_count': counts['link_count'],
+        'scope_node_count': result['scope_node_count'],
         'component_count': sizes[0], 'largest_component_size': sizes[1],
         'rounds': result['rounds'], 'jump_passes': result['jump_passes'],
         'conflict_component_count': result['conflict_component_count'], 'guard_rounds': result['guard_rounds'],
-        'rejected_link_count': rejected, 'cut_identity_count': totals[2],
+        'rejected_link_count': result['rejected_link_count'], 'cut_identity_count': counts['cut_identity_count'],
         'profiles_minted': result['profiles_minted'], 'profiles_merged': result['profiles_merged'],
         'max_rounds': max_rounds,
     } -%}
@@ -684,6 +710,6 @@
         ~ " and model_name = '" ~ target.identifier ~ "'") -%}
     {%- do run_query('insert into ' ~ state['runs'] ~ ' (' ~ row.keys() | join(', ') ~ ') values ('
         ~ row.values() | join(', ') ~ ')') -%}
-    {%- do row.update({'profiles': sizes[0], 'stitched': totals[1]}) -%}
+    {%- do row.update({'profiles': sizes[0]}) -%}
     {{ return(row) }}
 {%- endmacro %}
