@@ -543,11 +543,11 @@
     {%- do cdp.create_work_table(w['prev'],
         'select node_id, profile_id from ' ~ prev_state ~ ' where profile_id is not null') -%}
 
-    {#- Each previous profile with the new group holding its anchor (none: null). A work table,
-        analyzed: the joins below then know how few profiles lost their anchor (a CTE's estimate
-        is one row, whatever the count). -#}
+    {#- Each previous profile with the new group holding its anchor (none: null) and when it was
+        minted (the merge order below). A work table, analyzed: the joins below then know how few
+        profiles lost their anchor (a CTE's estimate is one row, whatever the count). -#}
     {%- do cdp.create_work_table(w['anchors'],
-        'select previous.profile_id, grouped.group_node_id'
+        'select previous.profile_id, grouped.group_node_id, registry.minted_on'
         ~ ' from (select distinct profile_id from ' ~ w['prev'] ~ ') as previous'
         ~ ' left join ' ~ state['profile_ids'] ~ ' as registry on registry.profile_id = previous.profile_id'
         ~ ' left join ' ~ final ~ ' as grouped'
@@ -564,6 +564,7 @@
             select
                 prev.profile_id,
                 grouped.group_node_id,
+                unanchored.minted_on,
                 row_number() over (
                     partition by prev.profile_id
                     order by nodes.namespace_priority, {{ bytewise_value }}, nodes.node_id
@@ -579,17 +580,17 @@
 
         )
 
-        select profile_id, group_node_id from {{ w['anchors'] }} where group_node_id is not null
+        select profile_id, group_node_id, minted_on from {{ w['anchors'] }} where group_node_id is not null
         union all
-        select profile_id, group_node_id from remaining where claim_rank = 1
+        select profile_id, group_node_id, minted_on from remaining where claim_rank = 1
     {%- endset -%}
     {%- do cdp.create_work_table(w['claims'], claims_sql) -%}
 
+    {#- (a profile missing from the registry has no minted_on and never survives) -#}
     {%- do cdp.create_work_table(w['survivors'],
-        'select group_node_id, profile_id from (select claims.group_node_id, claims.profile_id, row_number() over ('
-        ~ ' partition by claims.group_node_id order by registry.minted_on, ' ~ cdp.bytewise('claims.profile_id') ~ ') as survivor_rank'
-        ~ ' from ' ~ w['claims'] ~ ' as claims inner join ' ~ state['profile_ids'] ~ ' as registry'
-        ~ ' on registry.profile_id = claims.profile_id) as ranked where survivor_rank = 1') -%}
+        'select group_node_id, profile_id from (select group_node_id, profile_id, row_number() over ('
+        ~ ' partition by group_node_id order by minted_on, ' ~ cdp.bytewise('profile_id') ~ ') as survivor_rank'
+        ~ ' from ' ~ w['claims'] ~ ' where minted_on is not null) as ranked where survivor_rank = 1') -%}
     {%- do run_query('insert into ' ~ state['profile_merges'] ~ ' (from_profile_id, to_profile_id, at)'
         ~ ' select claims.profile_id, survivors.profile_id, ' ~ run_date_sql
         ~ ' from ' ~ w['claims'] ~ ' as claims inner join ' ~ w['survivors'] ~ ' as survivors'
