@@ -434,3 +434,22 @@ def test_a_profile_that_loses_its_anchor_keeps_its_id_on_its_best_remaining_iden
         "select anchor_value, split_from_profile_id from identity.stitch_profile_ids"
         " where minted_on = '2026-11-13' order by anchor_value",
     ) == [("ecid-20-1", None), ("ecid-20-2", None), ("ecid-20-3", None), ("ecid-20-4", profile), ("ecid-20-5", profile)]
+
+
+def test_a_run_after_one_recorded_without_the_cut_count_counts_the_cut_identities(world):
+    """A warehouse whose last run was recorded before stitch_runs had cut_identity_count: the next
+    incremental run counts the identities the cap cut in the model's table, instead of adding its
+    changes to nothing."""
+    world.autocommit = False
+    normalize_identifiers(world, None, rules_with(**CAP_RULES))  # C-20 no longer blocked: 3 devices cut
+    world.commit()
+    world.autocommit = True
+    build_identity("2026-11-14")
+    with world.cursor() as cur:
+        cur.execute("update identity.stitch_runs set cut_identity_count = null where run_date = '2026-11-14'")
+    build_identity("2026-11-15")
+    cut = "select count(*) from identity.int_identity_components_stitched where profile_id is null"
+    assert rows(world, cut) == [(3,)]
+    assert rows(world, "select mode, cut_identity_count from identity.stitch_runs where run_date = '2026-11-15'") == [
+        ("incremental", 3)
+    ]

@@ -232,6 +232,17 @@
         {#- the profile sizes of the model's table as it now is (as of the previous run) -#}
         {%- do cdp.stitch_write_profile_sizes(state, target, none) -%}
     {%- endif -%}
+    {#- The previous run's counts of identities, links and identities the cap cut: an incremental
+        run adds its changes to them. A run recorded before stitch_runs had cut_identity_count
+        left it null: it is counted in the model's table, which still holds that run's state. -#}
+    {%- if not full -%}
+        {%- set previous_counts = {'node_count': previous[0][1], 'link_count': previous[0][2],
+            'cut_identity_count': previous[0][3]} -%}
+        {%- if previous_counts['cut_identity_count'] is none -%}
+            {%- do previous_counts.update({'cut_identity_count':
+                cdp.query_int('select count(*) from ' ~ target ~ ' where profile_id is null')}) -%}
+        {%- endif -%}
+    {%- endif -%}
 
     {%- set w = {} -%}
     {%- for name in ['scope', 'scope_prev', 'scope_nodes', 'scope_links', 'link_changes', 'node_changes', 'seeds',
@@ -383,25 +394,28 @@
         {%- set new_rows_sql = cdp.stitch_changed_rows_sql(w['new_state'], w['state_changes']) -%}
     {%- endif -%}
 
-    {#- The counts of the model's table and of the links: an incremental run adds its changes to the
-        previous run's (none: counted afresh, as a full run does). -#}
-    {%- set counts = none -%}
-    {%- if not full and previous[0][1:] | select('none') | list | length == 0 -%}
-        {%- set node_delta = run_query('select coalesce(sum(case when is_present then 1 else 0 end'
-            ~ ' - case when was_present then 1 else 0 end), 0),'
-            ~ ' coalesce(sum(case when is_present and profile_id is null then 1 else 0 end'
-            ~ ' - case when was_present and previous_profile_id is null then 1 else 0 end), 0)'
+    {#- The counts of the model's table and of the links after the run: a full run counts its new
+        state and the links; an incremental run adds its changes to the previous run's counts. -#}
+    {%- if full -%}
+        {%- set counted = run_query('select count(*), count(*) - count(profile_id), (select count(*) from '
+            ~ links_relation ~ ') from ' ~ w['new_state']).rows[0] -%}
+        {%- set counts = {'node_count': counted[0], 'cut_identity_count': counted[1], 'link_count': counted[2]} -%}
+    {%- else -%}
+        {%- set changes = run_query('select'
+            ~ ' count(case when is_present then 1 end) - count(case when was_present then 1 end),'
+            ~ ' count(case when is_present and profile_id is null then 1 end)'
+            ~ ' - count(case when was_present and previous_profile_id is null then 1 end),'
+            ~ ' (select count(case when not removed then 1 end) - count(case when removed then 1 end) from '
+            ~ w['link_changes'] ~ ')'
             ~ ' from ' ~ w['state_changes']).rows[0] -%}
-        {%- set link_delta = cdp.query_int('select coalesce(sum(case when removed then -1 else 1 end), 0) from '
-            ~ w['link_changes']) -%}
-        {%- set counts = {'node_count': previous[0][1] + node_delta[0], 'link_count': previous[0][2] + link_delta,
-            'cut_identity_count': previous[0][3] + node_delta[1]} -%}
+        {%- set counts = {'node_count': previous_counts['node_count'] + changes[0],
+            'cut_identity_count': previous_counts['cut_identity_count'] + changes[1],
+            'link_count': previous_counts['link_count'] + changes[2]} -%}
     {%- endif -%}
 
     {%- set result = {
         'full': full, 'full_reason': full_reason, 'fingerprint': rules['fingerprint'], 'new_rows_sql': new_rows_sql,
-        'counts': counts,
-        'scope_node_count': scope_count, 'link_count': cc['link_count'], 'rounds': cc['rounds'],
+        'counts': counts, 'scope_node_count': scope_count, 'rounds': cc['rounds'],
         'jump_passes': cc['jump_passes'], 'conflict_component_count': conflict_count, 'guard_rounds': guard['rounds'],
         'rejected_link_count': rejected_link_count,
         'profiles_minted': ids['minted'], 'profiles_merged': ids['merged'], 'work_tables': w.values() | list,
@@ -687,11 +701,6 @@
 {#- Statistics of the run, one row per run date in stitch_runs and a line in the log. -#}
 {% macro stitch_record_run(state, target, result, max_rounds) -%}
     {%- set counts = result['counts'] -%}
-    {%- if counts is none -%}
-        {%- set totals = run_query('select count(*), count(*) - count(profile_id) from ' ~ target).rows[0] -%}
-        {%- set counts = {'node_count': totals[0], 'cut_identity_count': totals[1],
-            'link_count': cdp.query_int('select count(*) from ' ~ state['links'] ~ ' where valid_to is null')} -%}
-    {%- endif -%}
     {%- set sizes = run_query('select count(*), coalesce(max(identity_count), 0) from ' ~ state['profile_sizes']).rows[0] -%}
     {%- set row = {
         'run_date': cdp.run_date_literal(), 'model_name': "'" ~ target.identifier ~ "'",
