@@ -109,26 +109,47 @@ AWKWARD_LINES = [
     "{" + EVENT + ", \n",
     '"just a string"\n',
     "{" + EVENT + ', "event_id": "second"}\n',
+    '{"event_id": 17, "event_type": "login", "occurred_at": "2026-11-01", "ecid": true, "customer_id": 1.50,'
+    ' "email": null}\n',
+    "{" + EVENT + ', "properties": { "x" : 1.50, "e": 1E+2 }}\n',
 ]
 
 
 def test_jsonl_rows_are_what_json_loads_and_dumps_make_of_each_line(monkeypatch):
-    """The reader calls json's scanner and encoder directly; the rows are those of json.loads and
-    json.JSONEncoder, outcome and error message alike."""
+    """Most lines are read by msgspec, the rest by json's scanner and encoder called directly; the
+    rows are those of json.loads and json.JSONEncoder, outcome and error message alike, except that
+    a JSON column holds the value as delivered (the same JSON value, in its delivered spelling)."""
     import json
+
+    import msgspec
 
     import cdp.ingest.reader as reader
 
     data = "".join(line if line.endswith("\n") else line + "\n" for line in AWKWARD_LINES).encode()
     fast = records("w.jsonl", data, "web_events")
 
+    def no_decoder(source):
+        def decode(line):
+            raise msgspec.DecodeError("not this way")
+
+        return decode
+
     def no_scan(text, index):
         raise StopIteration(index)
 
+    monkeypatch.setattr(reader, "_object_decoder", no_decoder)
     monkeypatch.setattr(reader, "_scan_json", no_scan)
     monkeypatch.setattr(reader, "_encode_json", json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode)
     plain = records("w.jsonl", data, "web_events")
-    assert fast == plain
-    assert [r.line for r in fast if r.error is None] == [1, 2, 3, 7, 8, 12]
+    for f, p in zip(fast, plain, strict=True):
+        fast_json, plain_json = f.values.pop("properties"), p.values.pop("properties")
+        assert f == p
+        assert fast_json == plain_json or json.loads(fast_json) == json.loads(plain_json)
+        f.values["properties"] = fast_json
+    assert [r.line for r in fast if r.error is None] == [1, 2, 3, 7, 8, 12, 13, 14]
     assert fast[3].error == "invalid JSON (Extra data at column 84)"
     assert fast[6].values["properties"] == '{"n":NaN,"f":Infinity,"x":1.5,"big":123456789012345678901234567890}'
+    assert fast[7].values["properties"] == '[{"deep": [[["é", "\\ud83c\\udf89", "\\u2028"]]]}, true, null]'
+    assert [fast[12].values[c] for c in ("event_id", "ecid", "customer_id", "email")] == ["17", "true", "1.5", None]
+    assert fast[13].values["properties"] == '{ "x" : 1.50, "e": 1E+2 }'
+    assert fast[13].absent == ("customer_id", "email")

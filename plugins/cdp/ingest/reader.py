@@ -18,6 +18,8 @@ from json.encoder import c_make_encoder, encode_basestring
 from operator import itemgetter
 from typing import BinaryIO
 
+import msgspec
+
 from cdp.contracts import ColumnType, Source
 from cdp.landing import LandingFile
 
@@ -192,18 +194,68 @@ def _jsonl_row(line_number: int, obj: dict, source: Source) -> Row:
     return line_number, row_values, extra or None, error_column, error, absent
 
 
+def _object_decoder(source: Source) -> Callable[[str], tuple]:
+    """A decoder of one JSON line into the contract's values in column order, for the common line:
+    an object of contract keys only, with a scalar or null in each scalar column. Any other line
+    raises msgspec's DecodeError or ValidationError and takes json's path. A JSON column's value is
+    its delivered text (msgspec.Raw: validated as JSON, not re-encoded); a key the object lacks is
+    UNSET. msgspec reads numbers as json does (a number json reads as an infinite float is an error)."""
+    fields = [
+        (
+            f"c{i}",
+            (msgspec.Raw if c.type is ColumnType.JSON else str | int | float | bool | None) | msgspec.UnsetType,
+            msgspec.field(default=msgspec.UNSET, name=c.name),
+        )
+        for i, c in enumerate(source.columns)
+    ]
+    row_type = msgspec.defstruct(f"{source.name}_row", fields, forbid_unknown_fields=True)
+    decode, astuple = msgspec.json.Decoder(row_type).decode, msgspec.structs.astuple
+    return lambda line: astuple(decode(line))
+
+
+_RAW_NULL = b"null"
+
+
+def _decoded_row(line_number: int, fields: tuple, names: list[str], json_positions: list[int]) -> Row:
+    """The row of a line `_object_decoder` took: UNSET is an absent key, a JSON null None, and a
+    number or boolean has its JSON spelling, as in `_json_text`."""
+    unset = msgspec.UNSET
+    values = list(fields)
+    absent = None
+    if unset in values:
+        absent = _array_literal([n for n, v in zip(names, values, strict=True) if v is unset])
+        values = [None if v is unset else v for v in values]
+    for i in json_positions:
+        raw = values[i]
+        if raw is not None:
+            text = bytes(raw)
+            values[i] = None if text == _RAW_NULL else text.decode()
+    if not _TEXT.issuperset(map(type, values)):
+        values = [v if type(v) in _TEXT else json.dumps(v) for v in values]
+    return line_number, values, None, None, None, absent
+
+
 def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
     names = source.column_names
     known = frozenset(names)
     width = len(names)
     json_positions = [i for i, c in enumerate(source.columns) if c.type is ColumnType.JSON]
     scalar_names = [c.name for c in source.columns if c.type is not ColumnType.JSON]
-    loads, scan = json.loads, _scan_json
+    loads, scan, decode = json.loads, _scan_json, _object_decoder(source)
+    undecoded = (msgspec.DecodeError, msgspec.ValidationError)
     seen_content = False
     for line_number, line in enumerate(text, start=1):
         if line.isspace() or not line:
             continue
         seen_content = True
+        if JSON_NUL not in line:  # a NUL inside a string is a defect json's path names
+            try:
+                fields = decode(line)
+            except undecoded:
+                pass
+            else:
+                yield _decoded_row(line_number, fields, names, json_positions)
+                continue
         try:
             try:
                 obj, end = scan(line, 0)
