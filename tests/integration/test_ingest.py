@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cdp.ingest.loader import DropIncomplete, load_drop
+from cdp.ingest.loader import DropIncomplete, ensure_tables, load_drop
 from cdp.landing import LandingZone
 
 pytestmark = pytest.mark.integration
@@ -285,6 +285,18 @@ def test_rows_carry_lineage_and_unknown_columns(db, tmp_path):
     assert str(amount) == "59.90" and at.isoformat() == "2026-11-01T11:00:00+00:00"
     assert (dt, line, load_id, extra) == (DT, 2, report.load_id, {"store_region": "north"})
     assert file.endswith("pos_transactions/dt=2026-11-01/p.csv.gz")
+
+
+def test_a_days_rows_are_found_by_a_block_range_index_which_replaces_an_earlier_b_tree(db):
+    ensure_tables(db)
+    with db.cursor() as cur:
+        cur.execute('drop index raw."web_events_dt_range"; create index "web_events_dt" on raw."web_events" (_dt)')
+        ensure_tables(db)
+        cur.execute("select indexname, indexdef from pg_indexes where schemaname = 'raw' and tablename = 'web_events'")
+        indexes = dict(cur.fetchall())
+    db.rollback()
+    assert list(indexes) == ["web_events_dt_range"]
+    assert "USING brin (_dt)" in indexes["web_events_dt_range"]
 
 
 def test_hostile_strings_load_as_data(db, tmp_path):
