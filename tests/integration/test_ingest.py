@@ -505,10 +505,10 @@ def test_the_well_formed_mark_never_changes_a_rows_outcome(db, tmp_path, monkeyp
             )
         )
     ]
-    # Delivered JSON whose numbers Postgres's numeric cannot hold: never marked well-formed.
+    # Numbers at and beyond the parsers' limits: an infinite float, an underflow, a 5,000-digit integer.
     event = '{"event_id": "%s", "event_type": "login", "occurred_at": "2026-11-01", "ecid": "d", "properties": %s}'
-    out_of_range = {"n1": '{"big": 1e999999}', "n2": "[1e-20000]", "n3": '{"long": 1' + "0" * 140_000 + "}"}
-    web_lines += [event % item for item in (*out_of_range.items(), ("n4", '{"x": 1.50e3}'))]
+    limits = {"n1": '{"big": 1e999999}', "n2": "[1e-20000]", "n3": '{"long": 1' + "0" * 5000 + "}", "n4": "[1.50e3]"}
+    web_lines += [event % item for item in limits.items()]
     write_drop(tmp_path, "crm_customers", {"a.csv": (f"{CRM_HEADER}\n" + "\n".join(csv_rows) + "\n").encode()})
     pos_rows = [f"T-{i},S-1,,2026-11-01T12:00:00Z,{n},{n},EUR" for i, n in enumerate([*EDGE_NUMBERS, ""])]
     write_drop(tmp_path, "pos_transactions", {"p.csv": (f"{POS_HEADER}\n" + "\n".join(pos_rows) + "\n").encode()})
@@ -535,7 +535,8 @@ def test_the_well_formed_mark_never_changes_a_rows_outcome(db, tmp_path, monkeyp
     assert all(outcomes[0][1::2])  # some rows of each source are quarantined
     web_loaded, web_quarantined = outcomes[0][2], outcomes[0][3]
     lines = {event_id: line for event_id, line, _ in web_loaded}
-    assert "n4" in lines and not set(out_of_range) & set(lines)
-    assert {row[1:] for row in web_quarantined if row[0] > lines["n4"] - 4} == {
-        ("properties", "not a JSON object or array")
-    }
+    assert {"n2", "n4"} <= set(lines) and not {"n1", "n3"} & set(lines)
+    assert web_quarantined[-2:] == [
+        (lines["n2"] - 1, "properties", "not a JSON object or array"),
+        (lines["n2"] + 1, None, "invalid JSON (a number too long)"),
+    ]

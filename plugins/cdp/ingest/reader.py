@@ -196,14 +196,14 @@ def _jsonl_row(line_number: int, obj: dict, source: Source) -> Row:
 
 def _object_decoder(source: Source) -> Callable[[str], tuple]:
     """A decoder of one JSON line into the contract's values in column order, for the common line:
-    an object of contract keys only, with a scalar or null in each scalar column. Any other line
-    raises msgspec's DecodeError or ValidationError and takes json's path. A JSON column's value is
-    its delivered text (msgspec.Raw: validated as JSON, not re-encoded); a key the object lacks is
-    UNSET. msgspec reads numbers as json does (a number json reads as an infinite float is an error)."""
+    an object of contract keys only, a scalar or null in each scalar column, an object, an array or
+    null in each JSON column. Any other line raises msgspec's DecodeError or ValidationError and
+    takes json's path. msgspec reads numbers as json does, except those json would read as an
+    infinite float or an integer too long to convert, which it refuses. A key the object lacks is UNSET."""
     fields = [
         (
             f"c{i}",
-            (msgspec.Raw if c.type is ColumnType.JSON else str | int | float | bool | None) | msgspec.UnsetType,
+            (dict | list | None if c.type is ColumnType.JSON else str | int | float | bool | None) | msgspec.UnsetType,
             msgspec.field(default=msgspec.UNSET, name=c.name),
         )
         for i, c in enumerate(source.columns)
@@ -213,12 +213,12 @@ def _object_decoder(source: Source) -> Callable[[str], tuple]:
     return lambda line: astuple(decode(line))
 
 
-_RAW_NULL = b"null"
+_encode_msgspec = msgspec.json.Encoder().encode
 
 
 def _decoded_row(line_number: int, fields: tuple, names: list[str], json_positions: list[int]) -> Row:
-    """The row of a line `_object_decoder` took: UNSET is an absent key, a JSON null None, and a
-    number or boolean has its JSON spelling, as in `_json_text`."""
+    """The row of a line `_object_decoder` took: UNSET is an absent key, a JSON value is compact
+    JSON text (the same value json's encoder spells), a number or boolean has its JSON spelling."""
     unset = msgspec.UNSET
     values = list(fields)
     absent = None
@@ -226,13 +226,20 @@ def _decoded_row(line_number: int, fields: tuple, names: list[str], json_positio
         absent = _array_literal([n for n, v in zip(names, values, strict=True) if v is unset])
         values = [None if v is unset else v for v in values]
     for i in json_positions:
-        raw = values[i]
-        if raw is not None:
-            text = bytes(raw)
-            values[i] = None if text == _RAW_NULL else text.decode()
+        if values[i] is not None:
+            values[i] = _encode_msgspec(values[i]).decode()
     if not _TEXT.issuperset(map(type, values)):
         values = [v if type(v) in _TEXT else json.dumps(v) for v in values]
     return line_number, values, None, None, None, absent
+
+
+def _invalid_json(exc: Exception) -> str:
+    """The reason for a line json cannot read; a number or nesting beyond its limits is named as such."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON ({exc.msg} at column {exc.colno})"
+    if isinstance(exc, RecursionError):
+        return "invalid JSON (nested too deeply)"
+    return "invalid JSON (a number too long)"
 
 
 def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
@@ -242,7 +249,7 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
     json_positions = [i for i, c in enumerate(source.columns) if c.type is ColumnType.JSON]
     scalar_names = [c.name for c in source.columns if c.type is not ColumnType.JSON]
     loads, scan, decode = json.loads, _scan_json, _object_decoder(source)
-    undecoded = (msgspec.DecodeError, msgspec.ValidationError)
+    undecoded = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
     seen_content = False
     for line_number, line in enumerate(text, start=1):
         if line.isspace() or not line:
@@ -263,8 +270,8 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
                     raise ValueError("more than one value")
             except (StopIteration, ValueError):
                 obj = loads(line)  # the outcome, or the error, as json.loads has it
-        except json.JSONDecodeError as exc:
-            error = f"invalid JSON ({exc.msg} at column {exc.colno})"
+        except (ValueError, RecursionError) as exc:  # json's own error, or a limit of Python's
+            error = _invalid_json(exc)
             yield line_number, [None] * width, {"_raw": line.rstrip("\r\n")[:10000]}, None, error, None
             continue
         if type(obj) is not dict:
