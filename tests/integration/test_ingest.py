@@ -123,6 +123,13 @@ ROW_DEFECTS = [
     (
         "web_events",
         "w.jsonl",
+        f'{WEB_GOOD}\n{{"event_id":"e2\\ud800","event_type":"login","occurred_at":"2026-11-01","ecid":"d"}}',
+        None,
+        "unpaired surrogate",
+    ),
+    (
+        "web_events",
+        "w.jsonl",
         f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"teleport","occurred_at":"2026-11-01","ecid":"d"}}',
         "event_type",
         "not allowed",

@@ -149,11 +149,16 @@ def test_jsonl_rows_are_what_json_loads_and_dumps_make_of_each_line(monkeypatch)
     assert fast[13].absent == ("customer_id", "email")
 
 
-def test_jsonl_lines_beyond_the_parsers_limits_are_quarantined_not_fatal():
+def test_jsonl_lines_beyond_the_parsers_limits_or_beyond_unicode_are_quarantined_not_fatal():
     deep = '{"event_id": "e", "properties": ' + "[" * 5000 + "]" * 5000 + "}"
     long_number = '{"event_id": "e", "properties": {"n": 1' + "0" * 5000 + "}}"
-    data = f"{deep}\n{long_number}\n{{{EVENT}}}\n".encode()
-    deep_row, number_row, good = records("w.jsonl", data, "web_events")
+    half_pair = '{"event_id": "e\\ud800", "properties": {"k": ["\\uDC00"]}}'
+    pair = '{"event_id": "e\\ud83c\\udf89"}'
+    data = f"{deep}\n{long_number}\n{half_pair}\n{pair}\n{{{EVENT}}}\n".encode()
+    deep_row, number_row, half_pair_row, pair_row, good = records("w.jsonl", data, "web_events")
     assert deep_row.error == "invalid JSON (nested too deeply)"
     assert number_row.error == "invalid JSON (a number too long)"
-    assert good.error is None and good.line == 3
+    assert half_pair_row.error == "invalid JSON (an unpaired surrogate escape)"
+    assert half_pair_row.extra == {"_raw": half_pair}
+    assert pair_row.error is None and pair_row.values["event_id"] == "e\U0001f389"
+    assert good.error is None and good.line == 5

@@ -242,6 +242,16 @@ def _invalid_json(exc: Exception) -> str:
     return "invalid JSON (a number too long)"
 
 
+def _unpaired_surrogate(value: object) -> bool:
+    """Whether a parsed value holds half of a surrogate pair (json reads an escaped one as it is),
+    which no UTF-8 text, and so no Postgres text, can hold."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
     names = source.column_names
     known = frozenset(names)
@@ -272,6 +282,10 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
                 obj = loads(line)  # the outcome, or the error, as json.loads has it
         except (ValueError, RecursionError) as exc:  # json's own error, or a limit of Python's
             error = _invalid_json(exc)
+            yield line_number, [None] * width, {"_raw": line.rstrip("\r\n")[:10000]}, None, error, None
+            continue
+        if ("\\ud" in line or "\\uD" in line) and _unpaired_surrogate(obj):
+            error = "invalid JSON (an unpaired surrogate escape)"
             yield line_number, [None] * width, {"_raw": line.rstrip("\r\n")[:10000]}, None, error, None
             continue
         if type(obj) is not dict:
