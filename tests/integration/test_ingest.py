@@ -120,6 +120,24 @@ ROW_DEFECTS = [
     ),
     ("web_events", "w.jsonl", f"{WEB_GOOD}\n{{not json", None, "invalid JSON"),
     ("web_events", "w.jsonl", f"{WEB_GOOD}\n[1,2]", None, "not a JSON object"),
+    # A NUL, which Postgres text cannot hold, in a contract column, an unknown column, a nested value.
+    ("crm_customers", "a.csv", f"{CRM_HEADER}\n{CRM_GOOD}\nC-2,,,A\x00na,,,,2026-11-01,", "first_name", "NUL"),
+    ("crm_customers", "a.csv", f"{CRM_HEADER},note\n{CRM_GOOD},\nC-2,,,,,,,2026-11-01,,\x00", "note", "NUL"),
+    (
+        "web_events",
+        "w.jsonl",
+        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":"d","properties":{{"k":["\\u0000"]}}}}',
+        "properties",
+        "NUL",
+    ),
+    (
+        "web_events",
+        "w.jsonl",
+        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":"d","note":"a\\u0000"}}',
+        "note",
+        "NUL",
+    ),
+    ("web_events", "w.jsonl", f'{WEB_GOOD}\n{{"event_id":"e\x00"}}', None, "invalid JSON"),
     (
         "web_events",
         "w.jsonl",
@@ -264,6 +282,7 @@ def test_rejected_files_do_not_stop_the_rest_of_the_drop(db, tmp_path):
             "latin1.csv": f"{CRM_HEADER}\nC-9,zoë@b.com,,,,,,2026-11-01,\n".encode("latin-1"),
             "cut.csv.gz": gzip.compress(f"{CRM_HEADER}\n{CRM_GOOD}\n".encode() * 200)[:60],
             "nokey.csv": b"email,updated_at\na@b.com,2026-11-01\n",
+            "nul.csv": f"{CRM_HEADER},no\x00te\n{CRM_GOOD},x\n".encode(),
         },
     )
     report = load_drop(db, LandingZone.from_uri(str(tmp_path)), "crm_customers", DT)
@@ -274,8 +293,9 @@ def test_rejected_files_do_not_stop_the_rest_of_the_drop(db, tmp_path):
     assert "UTF-8" in reasons["latin1.csv"]
     assert "gzip" in reasons["cut.csv.gz"]
     assert "customer_id" in reasons["nokey.csv"]
+    assert reasons["nul.csv"] == "a NUL character in the header"
     assert count(db, "select count(*) from raw.crm_customers") == 1
-    assert count(db, "select count(*) from ingest.load_report where rejected_reason is not null") == 4
+    assert count(db, "select count(*) from ingest.load_report where rejected_reason is not null") == 5
 
 
 def test_rows_carry_lineage_and_unknown_columns(db, tmp_path):

@@ -93,6 +93,20 @@ def test_nul_character_is_flagged():
     data = b"customer_id,updated_at,first_name\nC-1,2026-11-01,a\x00b\n"
     (record,) = records("c.csv", data, "crm_customers")
     assert (record.error_column, record.error) == ("first_name", "contains a NUL character")
+    assert record.values["first_name"] == "a\ufffdb"  # shown in quarantine, which cannot hold a NUL either
+
+
+def test_a_nul_anywhere_in_a_row_is_its_defect_and_is_shown_as_a_replacement_character():
+    (row,) = records("c.csv", b"customer_id,updated_at,note\nC-1,2026-11-01,a\x00b\n", "crm_customers")
+    assert (row.error_column, row.error, row.extra) == ("note", "contains a NUL character", {"note": "a\ufffdb"})
+    line = '{"event_id": "e", "properties": {"k\\u0000": ["\\u0000"]}, "x": "\\u0000", "ecid": "d\\u0000"}\n'
+    (row,) = records("w.jsonl", line.encode(), "web_events")
+    assert (row.error_column, row.error) == ("ecid", "contains a NUL character")  # the contract's columns first
+    assert (row.values["ecid"], row.values["properties"], row.extra) == (
+        "d\ufffd",
+        '{"k\ufffd":["\ufffd"]}',
+        {"x": "\ufffd"},
+    )
 
 
 EVENT = '"event_id": "e", "event_type": "login", "occurred_at": "2026-11-01", "ecid": "d"'

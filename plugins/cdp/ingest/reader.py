@@ -51,6 +51,8 @@ Row = tuple[int, list[str | None], dict[str, object] | None, str | None, str | N
 
 NUL = "\x00"
 JSON_NUL = "\\u0000"  # how a NUL inside a JSON string is spelled: a raw one is not valid JSON
+# Postgres text cannot hold a NUL: a row holding one is quarantined, the NUL shown as U+FFFD.
+NUL_SHOWN_AS = "\ufffd"
 
 
 def _json_encoder() -> Callable[[object], str]:
@@ -112,9 +114,30 @@ def _array_literal(names: list[str]) -> str | None:
     return '["' + '","'.join(names) + '"]' if names else None
 
 
-def _nul_column(names: tuple[str, ...], values: list[str | None], order: list[int]) -> str | None:
-    """The first column (in `order`) holding a NUL character, which Postgres text cannot store."""
-    return next((names[k] for k in order if values[k] is not None and NUL in values[k]), None)
+def _without_nul(value: object) -> object:
+    """A parsed value with each NUL in its strings and keys shown as NUL_SHOWN_AS."""
+    if isinstance(value, str):
+        return value.replace(NUL, NUL_SHOWN_AS)
+    if isinstance(value, dict):
+        return {k.replace(NUL, NUL_SHOWN_AS): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(NUL in k or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(map(_holds_nul, value))
+    return False
+
+
+def _key_holding_nul(obj: dict, names: list[str]) -> str | None:
+    """The first key, the contract's columns first, whose name or value (at any depth) holds a NUL."""
+    return next((k for k in (*(n for n in names if n in obj), *obj) if NUL in k or _holds_nul(obj[k])), None)
 
 
 def _read_csv(text: io.TextIOBase, source: Source) -> Iterator[Row]:
@@ -126,6 +149,8 @@ def _read_csv(text: io.TextIOBase, source: Source) -> Iterator[Row]:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise FileRejected(f"duplicate columns in header: {', '.join(duplicates)}")
+    if NUL in "".join(names):
+        raise FileRejected("a NUL character in the header")
     missing = [c for c in source.required_columns if c not in names]
     if missing:
         raise FileRejected(f"missing required column(s): {', '.join(missing)}")
@@ -134,7 +159,6 @@ def _read_csv(text: io.TextIOBase, source: Source) -> Iterator[Row]:
     # A column the file lacks reads the empty string appended after the row's own fields.
     positions = [position.get(c, width) for c in source.column_names]
     pick = itemgetter(*positions)
-    header_order = sorted(range(len(positions)), key=positions.__getitem__)
     extras = [(i, n) for i, n in enumerate(names) if n not in set(source.column_names)]
     absent = _array_literal([c for c in source.column_names if c not in position])
     line = reader.line_num + 1
@@ -148,12 +172,13 @@ def _read_csv(text: io.TextIOBase, source: Source) -> Iterator[Row]:
             error = f"expected {width} fields, found {found}"
             row = [*row[:width], *[""] * (width - found)]
         row.append("")
+        error_column = None
+        if NUL in "".join(row):  # such a row is quarantined, not loaded mangled
+            error_column = names[next(i for i, v in enumerate(row) if NUL in v)]
+            error = "contains a NUL character"
+            row = [v.replace(NUL, NUL_SHOWN_AS) for v in row]
         values = list(pick(row))
         extra = {n: row[i] for i, n in extras if row[i] != ""} or None if extras else None
-        error_column = None
-        if NUL in "".join(values):  # such a row is quarantined, not loaded mangled
-            error_column = _nul_column(source.column_names, values, header_order)
-            error = "contains a NUL character"
         yield start, values, extra, error_column, error, absent
 
 
@@ -173,7 +198,11 @@ def _json_text(value: object, column_type: ColumnType) -> tuple[str | None, str 
 
 
 def _jsonl_row(line_number: int, obj: dict, source: Source) -> Row:
-    """A parsed object as a row, each key in the object's order (the first defect found is kept)."""
+    """A parsed object as a row, each key in the object's order (the first defect found is kept;
+    a NUL anywhere in the object is the row's defect)."""
+    nul_key = _key_holding_nul(obj, source.column_names)
+    if nul_key is not None:
+        obj = _without_nul(obj)
     columns = {c.name: c.type for c in source.columns}
     values = dict.fromkeys(columns)
     extra, error_column, error = {}, None, None
@@ -187,9 +216,8 @@ def _jsonl_row(line_number: int, obj: dict, source: Source) -> Row:
             error_column, error = key, defect
             extra[key] = value
     row_values = list(values.values())
-    if NUL in "".join(v for v in row_values if v is not None):
-        column = _nul_column(source.column_names, row_values, list(range(len(row_values))))
-        error_column, error = column, "contains a NUL character"
+    if nul_key is not None:
+        error_column, error = nul_key, "contains a NUL character"
     absent = _array_literal([n for n in source.column_names if n not in obj])
     return line_number, row_values, extra or None, error_column, error, absent
 
@@ -242,6 +270,12 @@ def _invalid_json(exc: Exception) -> str:
     return "invalid JSON (a number too long)"
 
 
+def _unreadable(line_number: int, line: str, width: int, error: str) -> Row:
+    """The row of a line that is not a JSON object: its first 10,000 characters are kept in `_raw`."""
+    kept = line.rstrip("\r\n")[:10000].replace(NUL, NUL_SHOWN_AS)
+    return line_number, [None] * width, {"_raw": kept}, None, error, None
+
+
 def _unpaired_surrogate(value: object) -> bool:
     """Whether a parsed value holds half of a surrogate pair (json reads an escaped one as it is),
     which no UTF-8 text, and so no Postgres text, can hold."""
@@ -281,15 +315,13 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
             except (StopIteration, ValueError):
                 obj = loads(line)  # the outcome, or the error, as json.loads has it
         except (ValueError, RecursionError) as exc:  # json's own error, or a limit of Python's
-            error = _invalid_json(exc)
-            yield line_number, [None] * width, {"_raw": line.rstrip("\r\n")[:10000]}, None, error, None
+            yield _unreadable(line_number, line, width, _invalid_json(exc))
             continue
         if ("\\ud" in line or "\\uD" in line) and _unpaired_surrogate(obj):
-            error = "invalid JSON (an unpaired surrogate escape)"
-            yield line_number, [None] * width, {"_raw": line.rstrip("\r\n")[:10000]}, None, error, None
+            yield _unreadable(line_number, line, width, "invalid JSON (an unpaired surrogate escape)")
             continue
         if type(obj) is not dict:
-            yield line_number, [None] * width, {"_raw": line.rstrip("\r\n")[:10000]}, None, "not a JSON object", None
+            yield _unreadable(line_number, line, width, "not a JSON object")
             continue
         # The careful path for the rare row: unknown keys, a NUL, or a scalar column holding anything
         # but a string (numbers, booleans and nested values need their spelling or their defect).
