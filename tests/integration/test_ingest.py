@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -120,6 +121,46 @@ ROW_DEFECTS = [
     ),
     ("web_events", "w.jsonl", f"{WEB_GOOD}\n{{not json", None, "invalid JSON"),
     ("web_events", "w.jsonl", f"{WEB_GOOD}\n[1,2]", None, "not a JSON object"),
+    (
+        "pos_transactions",
+        "p.csv",
+        f"{POS_HEADER}\n{POS_GOOD}\nT-2,S-1,,2026-11-01,1,1e131072,EUR",  # beyond numeric
+        "total_amount",
+        "decimal",
+    ),
+    # What jsonb cannot hold, in an unknown key or nested deeper than Python's recursion limit allows.
+    (
+        "web_events",
+        "w.jsonl",
+        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":"d","x":NaN}}',
+        "x",
+        "number out of range",
+    ),
+    (
+        "web_events",
+        "w.jsonl",
+        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":[1e999]}}',
+        "ecid",
+        "number out of range",
+    ),
+    (
+        "web_events",
+        "w.jsonl",
+        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":"d","a\\u0000":1}}',
+        "a\ufffd",
+        "NUL",
+    ),
+    (
+        "web_events",
+        "w.jsonl",
+        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":"d","z":'
+        + '{"a":' * 900
+        + "null"
+        + "}" * 900
+        + ',"n":"\\u0000"}',
+        "n",
+        "NUL",
+    ),
     # A NUL, which Postgres text cannot hold, in a contract column, an unknown column, a nested value.
     ("crm_customers", "a.csv", f"{CRM_HEADER}\n{CRM_GOOD}\nC-2,,,A\x00na,,,,2026-11-01,", "first_name", "NUL"),
     ("crm_customers", "a.csv", f"{CRM_HEADER},note\n{CRM_GOOD},\nC-2,,,,,,,2026-11-01,,\x00", "note", "NUL"),
@@ -142,7 +183,7 @@ ROW_DEFECTS = [
         "web_events",
         "w.jsonl",
         f'{WEB_GOOD}\n{{"event_id":"e2\\ud800","event_type":"login","occurred_at":"2026-11-01","ecid":"d"}}',
-        None,
+        "event_id",
         "unpaired surrogate",
     ),
     (
@@ -285,9 +326,12 @@ def test_rejected_files_do_not_stop_the_rest_of_the_drop(db, tmp_path):
             "nul.csv": f"{CRM_HEADER},no\x00te\n{CRM_GOOD},x\n".encode(),
         },
     )
+    folder = tmp_path / "crm_customers" / f"dt={DT.isoformat()}"
+    (folder / os.fsdecode(b"caf\xe9.csv")).write_bytes(f"{CRM_HEADER}\n{CRM_GOOD}\n".encode())  # Latin-1 name
     report = load_drop(db, LandingZone.from_uri(str(tmp_path)), "crm_customers", DT)
     db.commit()
     reasons = {f.file: f.rejected_reason for f in report.files}
+    assert reasons["caf\ufffd.csv"] == "file name is not valid UTF-8"
     assert reasons["good.csv"] is None
     assert reasons["empty.csv"] == "empty file"
     assert "UTF-8" in reasons["latin1.csv"]
@@ -295,7 +339,7 @@ def test_rejected_files_do_not_stop_the_rest_of_the_drop(db, tmp_path):
     assert "customer_id" in reasons["nokey.csv"]
     assert reasons["nul.csv"] == "a NUL character in the header"
     assert count(db, "select count(*) from raw.crm_customers") == 1
-    assert count(db, "select count(*) from ingest.load_report where rejected_reason is not null") == 5
+    assert count(db, "select count(*) from ingest.load_report where rejected_reason is not null") == 6
 
 
 def test_rows_carry_lineage_and_unknown_columns(db, tmp_path):
@@ -492,6 +536,9 @@ EDGE_NUMBERS = [
     "5.",
     "1,5",
     "-",
+    "1e131072",  # beyond numeric: not a decimal
+    "0e-999999999",
+    "1" * 131_073,
 ]
 
 
@@ -564,6 +611,6 @@ def test_the_well_formed_mark_never_changes_a_rows_outcome(db, tmp_path, monkeyp
     lines = {event_id: line for event_id, line, _ in web_loaded}
     assert {"n2", "n4"} <= set(lines) and not {"n1", "n3"} & set(lines)
     assert web_quarantined[-2:] == [
-        (lines["n2"] - 1, "properties", "not a JSON object or array"),
+        (lines["n2"] - 1, "properties", "a number out of range (NaN, Infinity or beyond 1.8e308)"),
         (lines["n2"] + 1, None, "invalid JSON (a number too long)"),
     ]

@@ -37,9 +37,12 @@ _PATTERNS = {
         (ColumnType.DATE, ISO_DATE),
         (ColumnType.TIMESTAMP, ISO_TIMESTAMP),
         (ColumnType.INTEGER, INTEGER),
-        (ColumnType.DECIMAL, DECIMAL),
     )
 }
+# A decimal is marked only without an exponent and at most 1,000 characters long: a number Postgres's
+# numeric holds (it refuses more than 131,072 digits before the point or 16,383 after it).
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:\d+(?:[.]\d*)?|[.]\d+)", re.ASCII).fullmatch
+_PATTERNS[ColumnType.DECIMAL] = lambda value: len(value) <= 1000 and _PLAIN_DECIMAL(value) is not None
 
 
 def well_formed_test(source: Source) -> Callable[[Sequence[str | None]], bool]:
@@ -111,7 +114,8 @@ class RowChecks:
         if t is ColumnType.INTEGER:
             return in_range(INTEGER, "bigint"), "not an integer"
         if t is ColumnType.DECIMAL:
-            return f"not (well_formed or {v} ~ {_quote(DECIMAL)})", "not a decimal number (digits with '.' separator)"
+            pattern = f"{v} ~ {_quote(DECIMAL)} and {valid}({v}, 'numeric')"
+            return f"not (well_formed or ({pattern}))", "not a decimal number (digits with '.' separator)"
         if t is ColumnType.BOOLEAN:
             return f"lower({v}) not in ('true', 'false')", "not a boolean (true or false)"
         if t is ColumnType.DATE:

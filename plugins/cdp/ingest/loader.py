@@ -148,9 +148,15 @@ def ensure_tables(conn, sources: Iterable[Source] = SOURCES.values()) -> None:
                 cur.execute(f'create index if not exists "{name}" on {on}')
 
 
+def _shown(name: str) -> str:
+    """A file name as text Postgres can hold: bytes of a local name that are not UTF-8 (which Python
+    keeps as lone surrogates) shown as U+FFFD."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def _load_id(source: str, dt: date, files: list[LandingFile]) -> str:
     """Deterministic: the same drop gives the same id; a re-delivery with other files a new one."""
-    digest = hashlib.sha256("\n".join(f"{f.name}:{f.size}" for f in files).encode()).hexdigest()[:12]
+    digest = hashlib.sha256("\n".join(f"{_shown(f.name)}:{f.size}" for f in files).encode()).hexdigest()[:12]
     return f"{source}/{dt.isoformat()}/{digest}"
 
 
@@ -166,8 +172,9 @@ def load_drop(conn, landing: LandingZone, source_name: str, dt: date) -> DropRep
         raise DropIncomplete(f"{source_name} dt={dt}: no _SUCCESS marker in the landing zone")
     files = landing.drop_files(source_name, dt)
     report = DropReport(source_name, dt, _load_id(source_name, dt, files))
+    loadable = [f for f in files if _shown(f.uri) == f.uri]
     # The thread parses the first files while the tables are made ready and the earlier load deleted.
-    with Prefetcher(landing, files, source) as prefetch, conn.cursor() as cur:
+    with Prefetcher(landing, loadable, source) as prefetch, conn.cursor() as cur:
         ensure_tables(conn)  # every raw table exists, even for sources with no drop yet
         cur.execute("set local timezone = 'UTC'")  # timestamps without offset are UTC (contract)
         staging = _Staging(cur, source, _valid_fn(cur))
@@ -175,7 +182,12 @@ def load_drop(conn, landing: LandingZone, source_name: str, dt: date) -> DropRep
         cur.execute("delete from ingest.quarantined_rows where source = %s and dt = %s", (source.name, dt))
         cur.execute("delete from ingest.load_report where source = %s and dt = %s", (source.name, dt))
         for file in files:
-            report.files.append(staging.load_file(file, prefetch.stream(), report))
+            if file in loadable:
+                report.files.append(staging.load_file(file, prefetch.stream(), report))
+            else:
+                shown = FileReport(_shown(file.name), _shown(file.uri), file.file_format, file.size)
+                shown.rejected_reason = "file name is not valid UTF-8"
+                report.files.append(shown)
         for file_report in report.files:
             _report_file(cur, report, file_report)
         staging.drop()  # several drops may load in one transaction

@@ -11,6 +11,7 @@ import csv
 import gzip
 import io
 import json
+import math
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -114,30 +115,43 @@ def _array_literal(names: list[str]) -> str | None:
     return '["' + '","'.join(names) + '"]' if names else None
 
 
-def _without_nul(value: object) -> object:
-    """A parsed value with each NUL in its strings and keys shown as NUL_SHOWN_AS."""
-    if isinstance(value, str):
-        return value.replace(NUL, NUL_SHOWN_AS)
-    if isinstance(value, dict):
-        return {k.replace(NUL, NUL_SHOWN_AS): _without_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_nul(v) for v in value]
-    return value
+def _leaves(value: object) -> Iterator[object]:
+    """Every key and scalar of a parsed JSON value, at any depth (without recursion: json reads
+    deeper nesting than Python's recursion limit leaves room for)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield from item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        else:
+            yield item
 
 
-def _holds_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return NUL in value
-    if isinstance(value, dict):
-        return any(NUL in k or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(map(_holds_nul, value))
-    return False
+def _unstorable(obj: dict, names: list[str]) -> tuple[str, str] | None:
+    """(key, reason) for the first key, the contract's columns first, whose name or value holds
+    what Postgres cannot store: a NUL, half of a surrogate pair (json reads an escaped one as it
+    is), NaN or an infinite number (json's reading of NaN, Infinity and numbers beyond a float)."""
+    for key in (*(n for n in names if n in obj), *obj):
+        for leaf in (key, *_leaves(obj[key])):
+            if type(leaf) is str:
+                if NUL in leaf:
+                    return key, "contains a NUL character"
+                if not leaf.isascii() and not _encodable(leaf):
+                    return key, "invalid JSON (an unpaired surrogate escape)"
+            elif type(leaf) is float and not math.isfinite(leaf):
+                return key, "a number out of range (NaN, Infinity or beyond 1.8e308)"
+    return None
 
 
-def _key_holding_nul(obj: dict, names: list[str]) -> str | None:
-    """The first key, the contract's columns first, whose name or value (at any depth) holds a NUL."""
-    return next((k for k in (*(n for n in names if n in obj), *obj) if NUL in k or _holds_nul(obj[k])), None)
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _read_csv(text: io.TextIOBase, source: Source) -> Iterator[Row]:
@@ -198,11 +212,7 @@ def _json_text(value: object, column_type: ColumnType) -> tuple[str | None, str 
 
 
 def _jsonl_row(line_number: int, obj: dict, source: Source) -> Row:
-    """A parsed object as a row, each key in the object's order (the first defect found is kept;
-    a NUL anywhere in the object is the row's defect)."""
-    nul_key = _key_holding_nul(obj, source.column_names)
-    if nul_key is not None:
-        obj = _without_nul(obj)
+    """A parsed object as a row, each key in the object's order (the first defect found is kept)."""
     columns = {c.name: c.type for c in source.columns}
     values = dict.fromkeys(columns)
     extra, error_column, error = {}, None, None
@@ -216,8 +226,6 @@ def _jsonl_row(line_number: int, obj: dict, source: Source) -> Row:
             error_column, error = key, defect
             extra[key] = value
     row_values = list(values.values())
-    if nul_key is not None:
-        error_column, error = nul_key, "contains a NUL character"
     absent = _array_literal([n for n in source.column_names if n not in obj])
     return line_number, row_values, extra or None, error_column, error, absent
 
@@ -270,20 +278,12 @@ def _invalid_json(exc: Exception) -> str:
     return "invalid JSON (a number too long)"
 
 
-def _unreadable(line_number: int, line: str, width: int, error: str) -> Row:
-    """The row of a line that is not a JSON object: its first 10,000 characters are kept in `_raw`."""
+def _unreadable(line_number: int, line: str, width: int, error: str, column: str | None = None) -> Row:
+    """The row of a line that is not a JSON object Postgres can hold: its first 10,000 characters
+    are kept in `_raw` (an escaped NUL stays text; a raw one is shown as NUL_SHOWN_AS)."""
     kept = line.rstrip("\r\n")[:10000].replace(NUL, NUL_SHOWN_AS)
-    return line_number, [None] * width, {"_raw": kept}, None, error, None
-
-
-def _unpaired_surrogate(value: object) -> bool:
-    """Whether a parsed value holds half of a surrogate pair (json reads an escaped one as it is),
-    which no UTF-8 text, and so no Postgres text, can hold."""
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+    column = None if column is None else column.replace(NUL, NUL_SHOWN_AS)
+    return line_number, [None] * width, {"_raw": kept}, column, error, None
 
 
 def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
@@ -317,15 +317,17 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
         except (ValueError, RecursionError) as exc:  # json's own error, or a limit of Python's
             yield _unreadable(line_number, line, width, _invalid_json(exc))
             continue
-        if ("\\ud" in line or "\\uD" in line) and _unpaired_surrogate(obj):
-            yield _unreadable(line_number, line, width, "invalid JSON (an unpaired surrogate escape)")
-            continue
         if type(obj) is not dict:
             yield _unreadable(line_number, line, width, "not a JSON object")
             continue
-        # The careful path for the rare row: unknown keys, a NUL, or a scalar column holding anything
-        # but a string (numbers, booleans and nested values need their spelling or their defect).
-        if JSON_NUL in line or not known.issuperset(obj) or not _TEXT.issuperset(map(type, map(obj.get, scalar_names))):
+        unstorable = _unstorable(obj, names)
+        if unstorable is not None:
+            column, error = unstorable
+            yield _unreadable(line_number, line, width, error, column)
+            continue
+        # The careful path for the rare row: unknown keys, or a scalar column holding anything but
+        # a string (numbers, booleans and nested values need their spelling or their defect).
+        if not known.issuperset(obj) or not _TEXT.issuperset(map(type, map(obj.get, scalar_names))):
             yield _jsonl_row(line_number, obj, source)
             continue
         values = list(map(obj.get, names))
