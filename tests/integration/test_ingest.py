@@ -370,6 +370,17 @@ def test_a_days_rows_are_found_by_a_block_range_index_which_replaces_an_earlier_
     assert "USING brin (_dt)" in indexes["web_events_dt_range"]
 
 
+def test_an_allowed_value_is_stored_as_the_value_it_matched(db, tmp_path):
+    rows = "email, a@b.com ,email_marketing, granted ,2026-11-01, store \n"
+    write_drop(tmp_path, "consent_events", {"c.csv": f"{CONSENT_HEADER}\n{rows}".encode()})
+    load_drop(db, LandingZone.from_uri(str(tmp_path)), "consent_events", DT)
+    with db.cursor() as cur:
+        cur.execute("select subject_type, subject_value, status, source from raw.consent_events")
+        stored = cur.fetchall()
+    db.rollback()
+    assert stored == [("email", " a@b.com ", "granted", " store ")]  # other strings as delivered
+
+
 def test_hostile_strings_load_as_data(db, tmp_path):
     hostile = [
         "Robert'); DROP TABLE raw.crm_customers;--",
