@@ -25,6 +25,13 @@ RULES = load_rules()
         ("phone", "0044 20 7946 0958", "FR", "+442079460958"),
         ("crm", "  C-0000123 ", "", "C-0000123"),
         ("ecid", "d1f0-aa", "", "d1f0-aa"),
+        # What people and exports add without changing the identifier, and regions as rows spell them.
+        ("crm", "\ufeffC-0000123\u200b", "", "C-0000123"),
+        ("crm", "Ｃ－０００１", "", "C-0001"),  # full-width
+        ("email", "Jane＠Example.com", "", "jane@example.com"),
+        ("phone", "0011 44 20 7946 0958", "AU", "+442079460958"),  # Australia's international prefix
+        ("phone", "06 12 34 56 78", " fr ", "+33612345678"),
+        ("phone", "020 7946 0958", "UK", "+442079460958"),
     ],
 )
 def test_normalizes(namespace, raw, region, expected):
@@ -50,11 +57,36 @@ def test_normalizes(namespace, raw, region, expected):
         ("phone", "+33 6 12 34 56 78 90 12", "", "invalid_format"),  # too long for the country's plan
         ("phone", "020 7946 0958", "", "invalid_format"),  # national format and no country to read it in
         ("phone", "call me", "US", "invalid_format"),
+        ("phone", "555-1234", "US", "invalid_format"),  # possible only locally: no one person's number
+        ("phone", "+49 00 30 1234567", "", "invalid_format"),  # reads back as another number
+        ("phone", "06 12 34 56 78", "ß", "invalid_format"),  # not a region ('ß'.upper() is 'SS')
+        ("phone", "+33 0000000000", "", "blocked_value"),
+        ("phone", "+44 000 000 0000", "", "blocked_value"),
+        ("crm", "C\t1", "", "invalid_format"),
+        ("crm", "Ｎ/Ａ", "", "blocked_value"),
+        ("loyalty", "null\u200b", "", "blocked_value"),
+        ("email", "Test@Test.Com.", "", "blocked_value"),
+        ("email", "No.Email+1@brand.com", "", "blocked_value"),
+        ("email", "do-not-reply@brand.com", "", "blocked_value"),
+        ("email", "a" * 65 + "@example.com", "", "invalid_format"),
+        ("email", "a@" + "b" * 250 + ".com", "", "invalid_format"),
     ],
 )
 def test_rejects_with_reason(namespace, raw, region, reason):
     result = normalize(namespace, raw, region, RULES)
     assert (result.identity_value, result.reason) == (None, reason)
+
+
+def test_a_normalized_value_normalizes_to_itself():
+    for namespace, raw, region in [
+        ("phone", "+61 2 9374 4000", "AU"),
+        ("phone", "(650) 253-0000", "US"),
+        ("phone", "06 12 34 56 78", "FR"),
+        ("email", " Jane.Doe@Example.COM ", ""),
+        ("crm", "\ufeffC-1", ""),
+    ]:
+        once = normalize(namespace, raw, region, RULES).identity_value
+        assert once is not None and normalize(namespace, once, "", RULES).identity_value == once
 
 
 def test_user_added_blocked_value_and_pattern():

@@ -4,8 +4,8 @@ Runs after ingest and before dbt. Phones need libphonenumber's rules (national f
 row's country as default region), which SQL cannot express, so the result is written to
 `prep.identifiers`, one row per distinct (namespace, raw value, default region); dbt's staging
 models join to it. Only values not normalized before are processed, so a daily run is small;
-when the rules file changed since the last run, the values already there are checked again
-against its blocked values and patterns. The linking rules go to `prep.identity_rules` in the
+when the rules file (or the way values are read: NORMALIZATION_VERSION) changed since the last
+run, the values already there are read again. The linking rules go to `prep.identity_rules` in the
 same transaction (see cdp.identity.rules).
 """
 
@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
 import phonenumbers
+from phonenumbers import ValidationResult
 
 from cdp.identity.rules import IdentityRules, load_rules, write_rules
 from cdp.warehouse.bulk import copy_rows
@@ -65,6 +67,11 @@ NORMALIZE_BATCH = 50_000  # values normalized and written at a time
 SUBJECT_NAMESPACE = "case subject_type when 'customer_id' then 'crm' else subject_type end"
 
 EMAIL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$")
+# RFC 5321's limits: a local part of 64 characters, a domain of 255, a path of 256 with its brackets.
+EMAIL_LOCAL_PART_MAX, EMAIL_MAX = 64, 254
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+REGION_ALIASES = {"UK": "GB"}
+IS_POSSIBLE = ValidationResult.IS_POSSIBLE  # the common spelling of the United Kingdom, which ISO 3166 calls GB
 
 
 @dataclass(frozen=True)
@@ -75,15 +82,19 @@ class Normalized:
 
 def normalize(namespace: str, raw_value: str, default_region: str, rules: IdentityRules) -> Normalized:
     """The normalized identity of one raw value, or why it cannot be used."""
-    value = raw_value.strip()
-    if rules.is_blocked(namespace, value):
-        return Normalized(None, "blocked_value")
+    value = _folded(raw_value).strip()
     if namespace == "email":
         value = value.lower()
-        if not EMAIL.match(value) or ".." in value:
+    if rules.is_blocked(namespace, value):
+        return Normalized(None, "blocked_value")
+    if CONTROL.search(value):
+        return Normalized(None, "invalid_format")
+    if namespace == "email":
+        local_part = value.partition("@")[0]
+        if not EMAIL.match(value) or ".." in value or len(local_part) > EMAIL_LOCAL_PART_MAX or len(value) > EMAIL_MAX:
             return Normalized(None, "invalid_format")
     elif namespace == "phone":
-        value = _e164(value, default_region)
+        value = _e164(value, _region(default_region))
         if value is None:
             return Normalized(None, "invalid_format")
     elif not value or len(value) > 256:
@@ -93,20 +104,53 @@ def normalize(namespace: str, raw_value: str, default_region: str, rules: Identi
     return Normalized(value, None)
 
 
-def _e164(value: str, default_region: str) -> str | None:
-    candidate = value
-    digits_start = candidate.lstrip(" (")
-    if digits_start.startswith("00"):  # 00 before a country code means the same as +
-        candidate = "+" + digits_start[2:]
-    try:
-        number = phonenumbers.parse(candidate, default_region.upper() or None)
-    except phonenumbers.NumberParseException:
+def _folded(value: str) -> str:
+    """Compatibility characters folded (full-width letters and digits, ligatures: NFKC) and invisible
+    format characters (zero-width spaces, byte-order marks, direction marks) removed, which people
+    and exports add to an identifier without changing it. ASCII text has neither."""
+    if value.isascii():
+        return value
+    return "".join(c for c in unicodedata.normalize("NFKC", value) if unicodedata.category(c) != "Cf")
+
+
+def _region(default_region: str) -> str | None:
+    """The row's country as a region libphonenumber knows the form of (two ASCII letters), or None."""
+    region = default_region.strip()
+    if not region.isascii():  # upper-casing may make ASCII of it ('ß' is 'SS')
         return None
+    region = REGION_ALIASES.get(region.upper(), region.upper())
+    return region if len(region) == 2 and region.isalpha() else None
+
+
+def _e164(value: str, region: str | None) -> str | None:
+    number = _parse_phone(value, region)
     # Possible (a length the country's plan allows), not only "valid": numbers as people give them
     # include unassigned ranges, such as the contract's own +1 (555) 010-2233, and still link a person.
-    if not phonenumbers.is_possible_number(number):
+    # A number possible only locally (without its area code) is not one person's: it is refused.
+    if number is None or phonenumbers.is_possible_number_with_reason(number) != IS_POSSIBLE:
         return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # The E.164 form must read back as itself: a national leading zero kept after the country code
+    # (+49 0 30...) reads back without it, so the spelling names no one number.
+    again = _parse_phone(e164, None)
+    if again is None or phonenumbers.format_number(again, phonenumbers.PhoneNumberFormat.E164) != e164:
+        return None
+    return e164
+
+
+def _parse_phone(value: str, region: str | None) -> phonenumbers.PhoneNumber | None:
+    """The number, read in the row's region. A number starting with 00 is read with the region's own
+    international prefix where it has one (00 in most of Europe, 0011 in Australia), else as +."""
+    try:
+        if value.lstrip(" (").startswith("00"):
+            if region is not None:
+                number = phonenumbers.parse(value, region, keep_raw_input=True)
+                if number.country_code_source == phonenumbers.CountryCodeSource.FROM_NUMBER_WITH_IDD:
+                    return number
+            return phonenumbers.parse("+" + value.lstrip(" (")[2:], region)
+        return phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
 
 
 def _distinct_new_values_sql(sources: Iterable[str], with_dates: bool) -> str:
@@ -145,7 +189,7 @@ def normalize_identifiers(conn, dates: list[date] | None = None, rules: Identity
         cur.execute("select pg_advisory_xact_lock(hashtext('cdp.identity.normalize'))")
         cur.execute(DDL)
         if rules_changed:
-            _recheck_blocked(cur, rules)
+            _read_again(cur, rules)
         sources = _existing_sources(cur)
         if not sources:
             return {"normalized": 0, "rejected": 0}
@@ -173,16 +217,10 @@ def normalize_identifiers(conn, dates: list[date] | None = None, rules: Identity
     return counts
 
 
-def _recheck_blocked(cur, rules: IdentityRules) -> int:
-    """Apply changed blocked values and patterns to the values normalized before; returns rows changed.
-
-    An accepted value that is now blocked becomes blocked_value; a blocked_value that is no longer
-    blocked is normalized again (it may be accepted or invalid_format).
-    """
-    cur.execute(
-        "select namespace, raw_value, default_region, identity_value, reason from prep.identifiers"
-        " where identity_value is not null or reason = 'blocked_value'"
-    )
+def _read_again(cur, rules: IdentityRules) -> int:
+    """Normalize again, with changed rules or a changed reading, the values normalized before;
+    returns the rows that changed (an accepted value may now be blocked or invalid, and the reverse)."""
+    cur.execute("select namespace, raw_value, default_region, identity_value, reason from prep.identifiers")
     changed = []
     for namespace, raw_value, region, identity_value, reason in cur.fetchall():
         result = normalize(namespace, raw_value, region, rules)

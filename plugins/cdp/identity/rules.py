@@ -4,8 +4,9 @@ The YAML file is the one source of truth. Python applies the blocked values and 
 normalizes identifiers; the linking rules (namespace priority, unique namespaces, hub limits, the
 profile size cap) are written into `prep.identity_rules` by `write_rules`, which the identifier
 normalization step calls before every dbt build, and dbt's identity models read that table.
-Its `fingerprint` row (a digest of the whole parsed file) tells the stitching model that the rules
-changed since its previous run, which makes it rebuild the graph in full.
+Its `fingerprint` row (a digest of the whole parsed file and of NORMALIZATION_VERSION) tells the
+stitching model that the rules changed since its previous run, which makes it rebuild the graph in
+full, and the normalization step that the values it read before must be read again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import yaml
 from cdp import settings
 
 NAMESPACES = ("crm", "loyalty", "email", "phone", "ecid")
+# How cdp.identity.normalize reads a value; raised when it reads some value differently.
+NORMALIZATION_VERSION = 2
 DEFAULT_UNIQUE_NAMESPACES = ("crm",)
 DEFAULT_MAX_IDENTITIES_PER_PROFILE = 50
 
@@ -108,6 +111,7 @@ def parse_rules(document: dict) -> IdentityRules:
     }
     patterns = {ns: tuple(re.compile(p) for p in ps) for ns, ps in (document.get("blocked_patterns") or {}).items()}
     canonical = {
+        "normalization": NORMALIZATION_VERSION,
         "namespace_priority": list(priority),
         "unique_namespaces": sorted(unique),
         "link_limits": sorted([ns, other, limit] for (ns, other), limit in limits.items()),
