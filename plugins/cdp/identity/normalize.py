@@ -131,10 +131,12 @@ def _e164(value: str, region: str | None) -> str | None:
         return None
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     # The E.164 form must read back as itself: a national leading zero kept after the country code
-    # (+49 0 30...) reads back without it, so the spelling names no one number.
-    again = _parse_phone(e164, None)
-    if again is None or phonenumbers.format_number(again, phonenumbers.PhoneNumberFormat.E164) != e164:
-        return None
+    # (+49 0 30...) may read back without it, and then the spelling names no one number. Only such
+    # a zero makes the difference, so only such numbers are read back.
+    if number.italian_leading_zero:
+        again = _parse_phone(e164, None)
+        if again is None or phonenumbers.format_number(again, phonenumbers.PhoneNumberFormat.E164) != e164:
+            return None
     return e164
 
 
