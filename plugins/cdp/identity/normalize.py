@@ -70,8 +70,8 @@ EMAIL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[
 # RFC 5321's limits: a local part of 64 characters, a domain of 255, a path of 256 with its brackets.
 EMAIL_LOCAL_PART_MAX, EMAIL_MAX = 64, 254
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-REGION_ALIASES = {"UK": "GB"}
-IS_POSSIBLE = ValidationResult.IS_POSSIBLE  # the common spelling of the United Kingdom, which ISO 3166 calls GB
+REGION_ALIASES = {"UK": "GB"}  # the common spelling of the United Kingdom, which ISO 3166 calls GB
+IS_POSSIBLE = ValidationResult.IS_POSSIBLE
 
 
 @dataclass(frozen=True)
@@ -143,14 +143,19 @@ def _e164(value: str, region: str | None) -> str | None:
 def _parse_phone(value: str, region: str | None) -> phonenumbers.PhoneNumber | None:
     """The number, read in the row's region. A number starting with 00 is read with the region's own
     international prefix where it has one (00 in most of Europe, 0011 in Australia), else as +."""
+    digits_start = value.lstrip(" (")
+    if not digits_start.startswith("00"):
+        return _parsed(value, region)
+    if region is not None:
+        number = _parsed(value, region, keep_raw_input=True)
+        if number is not None and number.country_code_source == phonenumbers.CountryCodeSource.FROM_NUMBER_WITH_IDD:
+            return number
+    return _parsed("+" + digits_start[2:], region)
+
+
+def _parsed(value: str, region: str | None, keep_raw_input: bool = False) -> phonenumbers.PhoneNumber | None:
     try:
-        if value.lstrip(" (").startswith("00"):
-            if region is not None:
-                number = phonenumbers.parse(value, region, keep_raw_input=True)
-                if number.country_code_source == phonenumbers.CountryCodeSource.FROM_NUMBER_WITH_IDD:
-                    return number
-            return phonenumbers.parse("+" + value.lstrip(" (")[2:], region)
-        return phonenumbers.parse(value, region)
+        return phonenumbers.parse(value, region, keep_raw_input=keep_raw_input)
     except phonenumbers.NumberParseException:
         return None
 

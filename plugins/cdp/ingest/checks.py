@@ -168,10 +168,10 @@ class RowChecks:
     def typed_value(self, column: Column) -> str:
         """The SQL expression casting a good row's text value to the raw column's type."""
         name, v, t = _ident(column.name), self._value(column), column.type
-        if column.allowed:
-            return v  # the allowed value the check matched, without the blanks it trims
         if t is ColumnType.STRING:
-            return name  # strings are kept exactly as delivered
+            # Strings are kept exactly as delivered, except an allowed value: the one its check
+            # matched, without the blanks the check trims.
+            return v if column.allowed else name
         if t is ColumnType.BOOLEAN:
             v = f"lower({v})"
         cast = f"nullif({v}, '')::{SQL_TYPES[t]}"

@@ -234,8 +234,8 @@ def _object_decoder(source: Source) -> Callable[[str], tuple]:
     """A decoder of one JSON line into the contract's values in column order, for the common line:
     an object of contract keys only, a scalar or null in each scalar column, an object, an array or
     null in each JSON column. Any other line raises msgspec's DecodeError or ValidationError and
-    takes json's path. msgspec reads numbers as json does, except those json would read as an
-    infinite float or an integer too long to convert, which it refuses. A key the object lacks is UNSET."""
+    takes json's path, as does a number msgspec does not read (beyond a float, or a very long
+    integer); the numbers it reads, it reads as json does. A key the object lacks is UNSET."""
     fields = [
         (
             f"c{i}",
