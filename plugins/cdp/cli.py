@@ -18,10 +18,22 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _source_names() -> list[str]:
+    from cdp.contracts import SOURCES
+
+    return list(SOURCES)
+
+
+def _checkpoint_names() -> list[str]:
+    return sorted(p.stem for p in (settings.expectations_dir() / "checkpoints").glob("*.yml"))
+
+
 def _sources(text: str) -> list[str]:
     from cdp.contracts import SOURCES
 
     names = [s.strip() for s in text.split(",") if s.strip()]
+    if not names:  # an empty list would read as "every source"
+        raise argparse.ArgumentTypeError(f"no source named; known: {', '.join(SOURCES)}")
     unknown = [n for n in names if n not in SOURCES]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown source(s) {unknown}; known: {', '.join(SOURCES)}")
@@ -31,6 +43,7 @@ def _sources(text: str) -> list[str]:
 def cmd_run(args) -> int:
     from cdp import pipeline, summary
     from cdp.ingest.loader import DropIncomplete
+    from cdp.landing import LandingZoneError
 
     try:
         results = pipeline.run(
@@ -45,6 +58,9 @@ def cmd_run(args) -> int:
     except DropIncomplete as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except LandingZoneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     report = summary.render(results)
     print(report)
     title = f"Run summary {args.start} .. {args.end}"
@@ -240,11 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     manifest.set_defaults(func=cmd_manifest)
 
     contract = sub.add_parser("contract", help="print the landing-zone contract as the loader enforces it")
-    contract.add_argument("sources", nargs="*")
+    contract.add_argument("sources", nargs="*", choices=_source_names(), metavar="source")
     contract.set_defaults(func=cmd_contract)
 
     gate = sub.add_parser("gate", help="run one quality checkpoint for a date")
-    gate.add_argument("checkpoint")
+    gate.add_argument("checkpoint", choices=_checkpoint_names())
     gate.add_argument("--date", type=_date, required=True)
     gate.set_defaults(func=cmd_gate)
 
@@ -300,9 +316,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if getattr(args, "end", None) is None and hasattr(args, "start") and args.command == "run":
         args.end = args.start
+    if args.command == "run" and args.end < args.start:
+        parser.error(f"--end {args.end} is before --start {args.start}")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -27,14 +27,19 @@ class DropSensor(BaseSensorOperator):
         self.landing_uri = landing_uri  # callable(params) -> str
 
     def poke(self, context) -> PokeReturnValue:
-        from cdp.landing import LandingZone
+        from cdp.landing import LandingZone, LandingZoneError
         from cdp.pipeline import drop_state
 
         params = context["params"]
         if self.source not in params["sources"]:
             raise AirflowSkipException(f"{self.source} not selected for this run")
         dt: date = self.run_date(params)
-        state = drop_state(LandingZone.from_uri(self.landing_uri(params)), self.source, dt)
+        try:
+            landing = LandingZone.from_uri(self.landing_uri(params))
+            landing.check()
+        except LandingZoneError as exc:  # waiting would not make it appear: fail now, without retry
+            raise AirflowFailException(f"{self.source} dt={dt}: {exc}") from None
+        state = drop_state(landing, self.source, dt)
         if state == "complete":
             return PokeReturnValue(is_done=True)
         first_poke = context["ti"].get_first_reschedule_date(context) or datetime.now(UTC)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 SUCCESS_MARKER = "_SUCCESS"
 SUPPORTED_SUFFIXES = (".csv", ".jsonl", ".csv.gz", ".jsonl.gz")
@@ -40,6 +40,10 @@ def drop_prefix(source: str, dt: date) -> str:
     return f"{source}/dt={dt.isoformat()}"
 
 
+class LandingZoneError(ValueError):
+    """The landing zone's URI names no landing zone, or its folder is not there."""
+
+
 class LandingZone:
     """Base class: subclasses list files and open them."""
 
@@ -47,11 +51,27 @@ class LandingZone:
 
     @staticmethod
     def from_uri(uri: str) -> LandingZone:
-        if uri.startswith("s3://"):
-            return S3LandingZone(uri)
-        if uri.startswith("file://"):
-            return LocalLandingZone(Path(urlsplit(uri).path))
-        return LocalLandingZone(Path(uri))
+        """A folder (`~` expanded), `file:///path` or `s3://bucket/prefix`; anything else is refused."""
+        parts = urlsplit(uri) if "://" in uri else None
+        scheme = parts.scheme.lower() if parts else ""
+        if scheme == "s3":
+            if not parts.netloc:
+                raise LandingZoneError(f"landing zone {uri!r}: an S3 URI names its bucket (s3://bucket/prefix)")
+            return S3LandingZone(f"s3://{parts.netloc}{parts.path}")
+        if scheme == "file":
+            if parts.netloc not in ("", "localhost"):
+                raise LandingZoneError(f"landing zone {uri!r}: a file URI names a folder here (file:///path)")
+            return LocalLandingZone(Path(unquote(parts.path)))
+        if scheme:
+            raise LandingZoneError(f"landing zone {uri!r}: expected a folder, file:///path or s3://bucket/prefix")
+        if not uri.strip():
+            raise LandingZoneError("landing zone: no folder or URI given")
+        return LocalLandingZone(Path(uri).expanduser())
+
+    def check(self) -> None:
+        """Raise LandingZoneError when the landing zone is not there at all (a mistyped folder would
+        otherwise read as "nothing delivered yet"). An S3 prefix is not checked: it exists once a
+        file is under it, and listing it is what reading a drop does."""
 
     def drop_files(self, source: str, dt: date) -> list[LandingFile]:
         """Data files of one drop, sorted by name, without the marker and hidden files."""
@@ -71,6 +91,11 @@ class LocalLandingZone(LandingZone):
     def __init__(self, root: Path):
         self.root = root.resolve()
         self.uri = str(self.root)
+
+    def check(self) -> None:
+        if not self.root.is_dir():
+            what = "is not a folder" if self.root.exists() else "does not exist"
+            raise LandingZoneError(f"landing zone {self.uri} {what}")
 
     def _drop_dir(self, source: str, dt: date) -> Path:
         return self.root / drop_prefix(source, dt)

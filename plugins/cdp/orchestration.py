@@ -154,8 +154,20 @@ def ingest_dag():
         doc_md=INGEST_DOC,
         params={
             "landing_uri": Param(None, type=["null", "string"], description="Landing zone override"),
-            "dt": Param(None, type=["null", "string"], description="Business date YYYY-MM-DD (default: logical date)"),
-            "sources": Param(list(SOURCE_NAMES), type="array", description="Sources to load"),
+            "dt": Param(
+                None,
+                type=["null", "string"],
+                format="date",
+                description="Business date YYYY-MM-DD (default: logical date)",
+            ),
+            "sources": Param(
+                list(SOURCE_NAMES),
+                type="array",
+                items={"type": "string", "enum": list(SOURCE_NAMES)},
+                minItems=1,
+                uniqueItems=True,
+                description="Sources to load",
+            ),
             "drop_timeout_minutes": Param(
                 DROP_TIMEOUT_MINUTES, type="integer", minimum=0, description="How long to wait for a drop's _SUCCESS"
             ),
@@ -248,7 +260,7 @@ def build_dag():
         default_args=DEFAULT_ARGS,
         tags=["cdp", "dbt"],
         doc_md=BUILD_DOC + note,
-        params={"dt": Param(None, type=["null", "string"], description="Business date YYYY-MM-DD")},
+        params={"dt": Param(None, type=["null", "string"], format="date", description="Business date YYYY-MM-DD")},
     )
     def cdp_build():
         if per_model:
@@ -373,7 +385,7 @@ def activate_dag():
         tags=["cdp", "activation"],
         doc_md=ACTIVATE_DOC,
         params={
-            "dt": Param(None, type=["null", "string"], description="Business date YYYY-MM-DD"),
+            "dt": Param(None, type=["null", "string"], format="date", description="Business date YYYY-MM-DD"),
             "dry_run": Param(False, type="boolean", description="Plan only; send nothing"),
         },
     )

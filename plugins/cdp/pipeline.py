@@ -148,6 +148,7 @@ def run_day(
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
 ) -> DayResult:
     landing = LandingZone.from_uri(landing_uri)
+    landing.check()
     result = DayResult(dt)
     incomplete = []
     for source in sources or list(SOURCES):

@@ -82,3 +82,20 @@ def test_dag_files_parse_fast(dbt_tasks):
     # The mode really rendered: a task per model and its tests, or the one build task and its gate.
     assert (int(build_tasks) > 40) == (dbt_tasks == "models"), out.stdout
     assert float(seconds) < 5.0, out.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "refusal"),
+    [
+        ("sources", [], "should be non-empty"),
+        ("sources", ["crm_customer"], "is not one of"),
+        ("sources", ["web_events", "web_events"], "non-unique"),
+        ("dt", "2026-13-01", "is not a 'date'"),
+        ("dt", "yesterday", "is not a 'date'"),
+    ],
+)
+def test_a_manual_ingest_run_refuses_params_that_would_load_nothing_or_fail_in_every_task(dagbag, name, value, refusal):
+    param = dagbag.dags["cdp_ingest"].params.get_param(name)
+    with pytest.raises(Exception, match=refusal):
+        param.resolve(value)
+    param.resolve(None if name == "dt" else ["web_events"])  # what a run may give
