@@ -8,6 +8,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import psycopg2
+
 from cdp import settings
 
 
@@ -16,6 +18,20 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"a share from 0 to 1: {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seconds, 0 or more: {text!r}")
+    return value
 
 
 def _source_names() -> list[str]:
@@ -136,12 +152,16 @@ def cmd_governance(args) -> int:
 
 
 def cmd_activate(args) -> int:
+    from cdp.activation.config import UnknownActivation
     from cdp.governance import PolicyViolation
     from cdp.pipeline import activate
     from cdp.quality import GateFailed
 
     try:
         result = activate(args.name, args.date, dry_run=args.dry_run)
+    except UnknownActivation as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except (PolicyViolation, GateFailed) as exc:  # stopped before sending: say why, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -230,10 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--end", type=_date, help="last day (default: --start)")
     run.add_argument("--sources", type=_sources, help="comma-separated subset of sources (default: all)")
     run.add_argument("--dry-run", action="store_true", help="plan activations without sending")
-    run.add_argument("--wait", type=float, default=0, help="seconds to wait for an incomplete drop's _SUCCESS")
+    run.add_argument("--wait", type=_seconds, default=0, help="seconds to wait for an incomplete drop's _SUCCESS")
     run.add_argument(
         "--max-quarantine-share",
-        type=float,
+        type=_share,
         default=0.05,
         help="raw gate: the largest share of a file's rows that may be quarantined",
     )
@@ -329,7 +349,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         logging.getLogger("cdp").setLevel(logging.INFO)  # our stage reports; libraries stay quiet
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except psycopg2.OperationalError as exc:
+        if exc.pgcode is not None:  # the server answered: an error of the work itself
+            raise
+        # No connection at all (wrong host, port or database, server down): say so in one line.
+        print(f"error: cannot reach the warehouse: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

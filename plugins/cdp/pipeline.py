@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TypeVar
 
-from cdp.activation.config import load_activations
+from cdp.activation.config import find_activation, load_activations
 from cdp.activation.engine import ActivationResult, run_activation
 from cdp.contracts import SOURCES
 from cdp.governance import PolicyViolation, check_activation, load_manifest
@@ -112,9 +112,7 @@ def outputs_gate(dt: date) -> GateResult:
 
 
 def activate(name: str, dt: date, dry_run: bool = False) -> ActivationResult:
-    activation = next((a for a in load_activations() if a.name == name), None)
-    if activation is None:
-        raise ValueError(f"no activation named {name!r} in the activations file")
+    activation = find_activation(name)
     check_activation(activation, load_manifest())  # a policy violation stops it before any record leaves
 
     def run() -> ActivationResult:

@@ -28,3 +28,30 @@ def test_a_landing_zone_that_is_not_there_stops_the_run_before_anything_runs(tmp
     missing = tmp_path / "landng"
     assert cli.main(["run", "--landing", str(missing), "--start", "2026-11-01"]) == 2
     assert capsys.readouterr().err.strip() == f"error: landing zone {missing} does not exist"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--landing", "x", "--start", "2026-11-01", "--max-quarantine-share", "5"], "a share from 0 to 1"),
+        (["run", "--landing", "x", "--start", "2026-11-01", "--wait", "-5"], "seconds, 0 or more"),
+    ],
+)
+def test_numbers_out_of_their_range_are_refused(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_an_unknown_activation_is_named_with_the_known_ones(capsys):
+    assert cli.main(["activate", "nope", "--date", "2026-11-01", "--dry-run"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: no activation named 'nope' in the activations file; activations: ")
+    assert "Traceback" not in error
+
+
+def test_a_warehouse_that_cannot_be_reached_is_one_error_line(monkeypatch, capsys):
+    monkeypatch.setenv("WAREHOUSE_URL", "postgresql://cdp@127.0.0.1:9/nowhere")  # port 9: nothing listens
+    assert cli.main(["identity", "explain", "--namespace", "crm", "--value", "C-1"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: cannot reach the warehouse: ") and error.count("\n") == 1

@@ -161,8 +161,14 @@ def load_activations(path: Path | None = None) -> list[Activation]:
     return activations
 
 
+class UnknownActivation(ValueError):
+    """No activation of that name in the activations file."""
+
+
 def find_activation(name: str, path: Path | None = None) -> Activation:
-    activation = next((a for a in load_activations(path) if a.name == name), None)
+    activations = load_activations(path)
+    activation = next((a for a in activations if a.name == name), None)
     if activation is None:
-        raise ValueError(f"no activation named {name!r} in the activations file")
+        known = ", ".join(a.name for a in activations)
+        raise UnknownActivation(f"no activation named {name!r} in the activations file; activations: {known}")
     return activation
