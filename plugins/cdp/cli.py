@@ -34,16 +34,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _source_names() -> list[str]:
-    from cdp.contracts import SOURCES
-
-    return list(SOURCES)
-
-
-def _checkpoint_names() -> list[str]:
-    return sorted(p.stem for p in (settings.expectations_dir() / "checkpoints").glob("*.yml"))
-
-
 def _sources(text: str) -> list[str]:
     from cdp.contracts import SOURCES
 
@@ -240,6 +230,9 @@ def cmd_identity(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from cdp.contracts import SOURCES
+    from cdp.quality.gates import checkpoint_names
+
     parser = argparse.ArgumentParser(prog="cdp", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -276,11 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     manifest.set_defaults(func=cmd_manifest)
 
     contract = sub.add_parser("contract", help="print the landing-zone contract as the loader enforces it")
-    contract.add_argument("sources", nargs="*", choices=_source_names(), metavar="source")
+    contract.add_argument("sources", nargs="*", choices=list(SOURCES), metavar="source")
     contract.set_defaults(func=cmd_contract)
 
     gate = sub.add_parser("gate", help="run one quality checkpoint for a date")
-    gate.add_argument("checkpoint", choices=_checkpoint_names())
+    gate.add_argument("checkpoint", choices=checkpoint_names())
     gate.add_argument("--date", type=_date, required=True)
     gate.set_defaults(func=cmd_gate)
 

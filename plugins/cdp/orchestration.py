@@ -14,20 +14,13 @@ from datetime import date, datetime, timedelta
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from cdp import settings
+from cdp.contracts import SOURCES
 from cdp.drop_sensor import DropSensor
 
 log = logging.getLogger(__name__)
 RAW_READY = Asset(name="cdp_raw_data_ready")
 AUDIENCES_READY = Asset(name="cdp_audiences_ready")
-SOURCE_NAMES = (
-    "crm_customers",
-    "loyalty_members",
-    "pos_transactions",
-    "ecommerce_orders",
-    "web_events",
-    "consent_events",
-    "privacy_requests",
-)
+SOURCE_NAMES = tuple(SOURCES)  # the contract's sources (a module of plain data: cheap at parse time)
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",

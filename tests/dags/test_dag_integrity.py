@@ -95,7 +95,9 @@ def test_dag_files_parse_fast(dbt_tasks):
     ],
 )
 def test_a_manual_ingest_run_refuses_params_that_would_load_nothing_or_fail_in_every_task(dagbag, name, value, refusal):
+    from airflow.sdk.exceptions import ParamValidationError
+
     param = dagbag.dags["cdp_ingest"].params.get_param(name)
-    with pytest.raises(Exception, match=refusal):
+    with pytest.raises(ParamValidationError, match=refusal):
         param.resolve(value)
     param.resolve(None if name == "dt" else ["web_events"])  # what a run may give

@@ -27,6 +27,12 @@ ORDER_GOOD = (
 )
 CONSENT_HEADER = "subject_type,subject_value,purpose,status,collected_at,source"
 
+
+def web_defect(rest: str) -> str:
+    """A web-events file of a good event and a second one, whose keys after the first three are `rest`."""
+    return WEB_GOOD + '\n{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01"' + rest + "}"
+
+
 # One defect per case: (source, file name, content, expected column, expected reason). The
 # good row next to each defect must still load.
 ROW_DEFECTS = [
@@ -129,55 +135,21 @@ ROW_DEFECTS = [
         "decimal",
     ),
     # What jsonb cannot hold, in an unknown key or nested deeper than Python's recursion limit allows.
+    ("web_events", "w.jsonl", web_defect(',"ecid":"d","x":NaN'), "x", "number out of range"),
+    ("web_events", "w.jsonl", web_defect(',"ecid":[1e999]'), "ecid", "number out of range"),
+    ("web_events", "w.jsonl", web_defect(',"ecid":"d","a\\u0000":1'), "a\ufffd", "NUL"),
     (
         "web_events",
         "w.jsonl",
-        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":"d","x":NaN}}',
-        "x",
-        "number out of range",
-    ),
-    (
-        "web_events",
-        "w.jsonl",
-        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":[1e999]}}',
-        "ecid",
-        "number out of range",
-    ),
-    (
-        "web_events",
-        "w.jsonl",
-        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":"d","a\\u0000":1}}',
-        "a\ufffd",
-        "NUL",
-    ),
-    (
-        "web_events",
-        "w.jsonl",
-        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":"d","z":'
-        + '{"a":' * 900
-        + "null"
-        + "}" * 900
-        + ',"n":"\\u0000"}',
+        web_defect(',"ecid":"d","z":' + '{"a":' * 900 + "null" + "}" * 900 + ',"n":"\\u0000"'),
         "n",
         "NUL",
     ),
     # A NUL, which Postgres text cannot hold, in a contract column, an unknown column, a nested value.
     ("crm_customers", "a.csv", f"{CRM_HEADER}\n{CRM_GOOD}\nC-2,,,A\x00na,,,,2026-11-01,", "first_name", "NUL"),
     ("crm_customers", "a.csv", f"{CRM_HEADER},note\n{CRM_GOOD},\nC-2,,,,,,,2026-11-01,,\x00", "note", "NUL"),
-    (
-        "web_events",
-        "w.jsonl",
-        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":"d","properties":{{"k":["\\u0000"]}}}}',
-        "properties",
-        "NUL",
-    ),
-    (
-        "web_events",
-        "w.jsonl",
-        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":"d","note":"a\\u0000"}}',
-        "note",
-        "NUL",
-    ),
+    ("web_events", "w.jsonl", web_defect(',"ecid":"d","properties":{"k":["\\u0000"]}'), "properties", "NUL"),
+    ("web_events", "w.jsonl", web_defect(',"ecid":"d","note":"a\\u0000"'), "note", "NUL"),
     ("web_events", "w.jsonl", f'{WEB_GOOD}\n{{"event_id":"e\x00"}}', None, "invalid JSON"),
     (
         "web_events",
@@ -193,27 +165,9 @@ ROW_DEFECTS = [
         "event_type",
         "not allowed",
     ),
-    (
-        "web_events",
-        "w.jsonl",
-        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01"}}',
-        "ecid",
-        "missing required value",
-    ),
-    (
-        "web_events",
-        "w.jsonl",
-        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":{{"a":1}}}}',
-        "ecid",
-        "nested value",
-    ),
-    (
-        "web_events",
-        "w.jsonl",
-        f'{WEB_GOOD}\n{{"event_id":"e2","event_type":"login","occurred_at":"2026-11-01","ecid":"d","properties":"x"}}',
-        "properties",
-        "JSON object",
-    ),
+    ("web_events", "w.jsonl", web_defect(""), "ecid", "missing required value"),
+    ("web_events", "w.jsonl", web_defect(',"ecid":{"a":1}'), "ecid", "nested value"),
+    ("web_events", "w.jsonl", web_defect(',"ecid":"d","properties":"x"'), "properties", "JSON object"),
     (
         "ecommerce_orders",
         "o.jsonl",

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import date
 
 import phonenumbers
-from phonenumbers import ValidationResult
 
 from cdp.identity.rules import IdentityRules, load_rules, write_rules
 from cdp.warehouse.bulk import copy_rows
@@ -71,7 +70,7 @@ EMAIL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[
 EMAIL_LOCAL_PART_MAX, EMAIL_MAX = 64, 254
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 REGION_ALIASES = {"UK": "GB"}  # the common spelling of the United Kingdom, which ISO 3166 calls GB
-IS_POSSIBLE = ValidationResult.IS_POSSIBLE
+IS_POSSIBLE = phonenumbers.ValidationResult.IS_POSSIBLE
 
 
 @dataclass(frozen=True)
@@ -227,12 +226,15 @@ def normalize_identifiers(conn, dates: list[date] | None = None, rules: Identity
 def _read_again(cur, rules: IdentityRules) -> int:
     """Normalize again, with changed rules or a changed reading, the values normalized before;
     returns the rows that changed (an accepted value may now be blocked or invalid, and the reverse)."""
-    cur.execute("select namespace, raw_value, default_region, identity_value, reason from prep.identifiers")
     changed = []
-    for namespace, raw_value, region, identity_value, reason in cur.fetchall():
-        result = normalize(namespace, raw_value, region, rules)
-        if (result.identity_value, result.reason) != (identity_value, reason):
-            changed.append((namespace, raw_value, region, result.identity_value, result.reason))
+    # Every stored value, a batch at a time from a server-side cursor: memory stays flat.
+    with cur.connection.cursor(name="stored_identifier_values") as stored:
+        stored.itersize = NORMALIZE_BATCH
+        stored.execute("select namespace, raw_value, default_region, identity_value, reason from prep.identifiers")
+        for namespace, raw_value, region, identity_value, reason in stored:
+            result = normalize(namespace, raw_value, region, rules)
+            if (result.identity_value, result.reason) != (identity_value, reason):
+                changed.append((namespace, raw_value, region, result.identity_value, result.reason))
     if changed:
         cur.execute("create temp table changed_identifiers (like prep.identifiers) on commit drop")
         columns = ("namespace", "raw_value", "default_region", "identity_value", "reason")

@@ -154,6 +154,12 @@ def _shown(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def _misnamed(file: LandingFile) -> FileReport:
+    """The report of a file whose name is not UTF-8: rejected, the name shown with U+FFFD."""
+    shown = (_shown(file.name), _shown(file.uri), file.file_format, file.size)
+    return FileReport(*shown, rejected_reason="file name is not valid UTF-8")
+
+
 def _load_id(source: str, dt: date, files: list[LandingFile]) -> str:
     """Deterministic: the same drop gives the same id; a re-delivery with other files a new one."""
     digest = hashlib.sha256("\n".join(f"{_shown(f.name)}:{f.size}" for f in files).encode()).hexdigest()[:12]
@@ -184,10 +190,8 @@ def load_drop(conn, landing: LandingZone, source_name: str, dt: date) -> DropRep
         for file in files:
             if file in loadable:
                 report.files.append(staging.load_file(file, prefetch.stream(), report))
-            else:
-                shown = FileReport(_shown(file.name), _shown(file.uri), file.file_format, file.size)
-                shown.rejected_reason = "file name is not valid UTF-8"
-                report.files.append(shown)
+            else:  # its name cannot be recorded as it is
+                report.files.append(_misnamed(file))
         for file_report in report.files:
             _report_file(cur, report, file_report)
         staging.drop()  # several drops may load in one transaction

@@ -102,6 +102,10 @@ def checkpoint_file(name: str) -> Path:
     return settings.expectations_dir() / "checkpoints" / f"{name}.yml"
 
 
+def checkpoint_names() -> list[str]:
+    return sorted(p.stem for p in checkpoint_file("*").parent.glob("*.yml"))
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
