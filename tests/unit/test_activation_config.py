@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
+import yaml
 
 from cdp.activation.config import RetryPolicy, load_activations, parse_activation
 from cdp.activation.destinations.base import DestinationUnusable, retry_after_seconds, scrub
@@ -43,11 +44,19 @@ def test_the_projects_activations_load_with_a_pool_per_destination_instance():
         ({"retry": {"tries": 3}}, "unknown retry setting"),
         ({"identities": {"email": "e-mail"}}, "is not a column name"),
         ({"options": {"format": "xml"}, "destination": "file_export", "mode": "full"}, "options.format"),
+        ({"shedule": "weekly:mon"}, r"unknown key\(s\) shedule; known: name, audience, destination, purpose, "),
     ],
 )
 def test_invalid_configuration_is_refused_with_the_reason(change, message):
     with pytest.raises(ValueError, match=message):
         parse_activation({**BASE, **change})
+
+
+def test_a_misspelled_top_level_key_is_refused_rather_than_read_as_no_activations(tmp_path):
+    path = tmp_path / "activations.yml"
+    path.write_text(yaml.safe_dump({"activation": [BASE]}))
+    with pytest.raises(ValueError, match=r"unknown key\(s\) activation; known: activations$"):
+        load_activations(path)
 
 
 def test_schedules():

@@ -90,6 +90,13 @@ def _check_schedule(name: str, schedule: str) -> str:
     return schedule
 
 
+def _check_keys(where: str, given, known, what: str = "key") -> None:
+    """Refuse keys the file does not know: a misspelled one would otherwise be silently ignored."""
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unknown {what}(s) {', '.join(unknown)}; known: {', '.join(known)}")
+
+
 def _mapping(name: str, entry: dict, key: str) -> dict[str, str]:
     mapping = {str(k): str(v) for k, v in (entry.get(key) or {}).items()}
     for attribute in mapping.values():
@@ -102,6 +109,7 @@ def parse_activation(entry: dict) -> Activation:
     from cdp.activation.destinations import destination_for
 
     name = entry.get("name", "?")
+    _check_keys(f"activation {name}", entry, Activation.__dataclass_fields__)
     missing = [k for k in ("name", "audience", "destination", "purpose") if not entry.get(k)]
     if not entry.get("fields") and not entry.get("identities"):
         missing.append("fields or identities")
@@ -119,9 +127,7 @@ def parse_activation(entry: dict) -> Activation:
     if connection is not None and not CONNECTION_ID.match(str(connection)):
         raise ValueError(f"activation {name}: connection {connection!r} is not an Airflow connection id")
     retry = dict(entry.get("retry") or {})
-    unknown = sorted(set(retry) - set(RetryPolicy.__dataclass_fields__))
-    if unknown:
-        raise ValueError(f"activation {name}: unknown retry setting(s) {', '.join(unknown)}")
+    _check_keys(f"activation {name}", retry, RetryPolicy.__dataclass_fields__, "retry setting")
     batch_size = entry.get("batch_size")
     if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"activation {name}: batch_size must be a positive integer")
@@ -152,8 +158,10 @@ def parse_activation(entry: dict) -> Activation:
 
 
 def load_activations(path: Path | None = None) -> list[Activation]:
-    with open(path or settings.activations_file(), encoding="utf-8") as fh:
+    path = path or settings.activations_file()
+    with open(path, encoding="utf-8") as fh:
         document = yaml.safe_load(fh) or {}
+    _check_keys(str(path), document, ("activations",))  # a misspelled `activations:` would read as none
     activations = [parse_activation(entry) for entry in document.get("activations", [])]
     names = [a.name for a in activations]
     if len(names) != len(set(names)):
