@@ -20,6 +20,13 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _date_not_after_today(text: str) -> date:
+    value = _date(text)
+    if value > date.today():  # a run recorded for a later day would be taken as the latest by later runs
+        raise argparse.ArgumentTypeError(f"{value} is after today ({date.today()})")
+    return value
+
+
 def _share(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
@@ -323,7 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild = ident_sub.add_parser(
         "rebuild", help="apply config/identity_rules.yml to all data: re-normalize, rebuild the graph (ids kept)"
     )
-    rebuild.add_argument("--date", type=_date, help="run date to rebuild (default: the latest stitched date)")
+    rebuild.add_argument(
+        "--date", type=_date_not_after_today, help="run date to rebuild (default: the latest stitched date)"
+    )
     rebuild.set_defaults(func=cmd_identity)
     return parser
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import pytest
 
 from cdp import cli
@@ -22,6 +24,15 @@ def test_arguments_that_name_nothing_are_refused(argv, message, capsys):
         cli.main(argv)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_rebuild_date_after_today_is_refused(monkeypatch, capsys):
+    monkeypatch.setenv("WAREHOUSE_URL", "postgresql://cdp@127.0.0.1:9/nowhere")  # never reached when refused
+    tomorrow = date.today() + timedelta(days=1)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["identity", "rebuild", "--date", tomorrow.isoformat()])
+    assert exit_.value.code == 2
+    assert f"argument --date: {tomorrow} is after today" in capsys.readouterr().err
 
 
 def test_a_landing_zone_that_is_not_there_stops_the_run_before_anything_runs(tmp_path, capsys):
