@@ -180,6 +180,13 @@ def cmd_activations(args) -> int:
     return 0
 
 
+def _not_built(exc: psycopg2.errors.UndefinedTable) -> int:
+    """An explain command before the tables it reads were built: say so in one line."""
+    missing = str(exc).splitlines()[0]  # relation "profiles.profiles" does not exist
+    print(f"error: the warehouse has not been built yet ({missing}): run `cdp run` first", file=sys.stderr)
+    return 2
+
+
 def cmd_audience(args) -> int:
     from cdp.audiences.catalog import load_audiences
     from cdp.audiences.explain import ProfileNotFound, explain, find_profile
@@ -201,6 +208,8 @@ def cmd_audience(args) -> int:
     except (ProfileNotFound, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except psycopg2.errors.UndefinedTable as exc:
+        return _not_built(exc)
     print("\n".join(explanation.lines()))
     return 0
 
@@ -217,6 +226,8 @@ def cmd_identity(args) -> int:
         except LookupError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except psycopg2.errors.UndefinedTable as exc:
+            return _not_built(exc)
         print("\n".join(explanation.lines()))  # for the engineer at the terminal: values are shown, never logged
         return 0
     from cdp.identity.rebuild import rebuild

@@ -236,6 +236,29 @@ def test_explain_an_unknown_identity_fails_without_echoing_it(conn, capsys):
     assert "no profile holds that email identity" in err and "nobody" not in err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["audience", "explain", "--audience", CART, "--profile", "p-1"],
+        ["audience", "explain", "--audience", CART, "--identity", "crm:C-1001"],
+        ["identity", "explain", "--namespace", "crm", "--value", "C-1001"],
+    ],
+)
+def test_explain_before_the_warehouse_is_built_is_one_error_line(warehouse_url, argv, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the ") and "not been built" in err and "`cdp run`" in err
+    assert err.count("\n") == 1
+
+
+def test_explain_keeps_the_traceback_of_other_database_errors(warehouse_url):
+    with psycopg2.connect(warehouse_url) as setup, setup.cursor() as cur:
+        cur.execute("create schema profiles; create table profiles.profiles (crm_id text)")
+    setup.close()
+    with pytest.raises(psycopg2.errors.UndefinedColumn):
+        cli.main(["audience", "explain", "--audience", CART, "--profile", "p-1"])
+
+
 # --- the merge policy is checked ---------------------------------------------------------------
 
 

@@ -147,7 +147,7 @@ def explain(conn, namespace: str, value: str, region: str = "", rules: IdentityR
     result = Explanation(namespace, value, normalized.identity_value, normalized.reason)
     with conn.cursor() as cur:
         if not _table_exists(cur, "identity.int_identity_components_stitched"):
-            raise LookupError("the identity models have not been built in this warehouse yet")
+            raise LookupError("the identity models have not been built in this warehouse yet: run `cdp run` first")
         result.rejections = _rejections(cur, namespace, value, normalized.identity_value)
         if normalized.identity_value is None:
             return result
