@@ -41,6 +41,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a whole number, 1 or more: {text!r}")
+    return value
+
+
 def _sources(text: str) -> list[str]:
     from cdp.contracts import SOURCES
 
@@ -272,8 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="write a sample landing zone that follows the contract")
     gen.add_argument("--out", required=True)
-    gen.add_argument("--customers", type=int, default=2000)
-    gen.add_argument("--days", type=int, default=3)
+    gen.add_argument("--customers", type=_count, default=2000)
+    gen.add_argument("--days", type=_count, default=3)
     gen.add_argument("--start", type=_date, default=date(2026, 11, 1))
     gen.add_argument("--seed", type=int, default=42)
     gen.set_defaults(func=cmd_generate)

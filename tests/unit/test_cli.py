@@ -46,6 +46,9 @@ def test_a_landing_zone_that_is_not_there_stops_the_run_before_anything_runs(tmp
     [
         (["run", "--landing", "x", "--start", "2026-11-01", "--max-quarantine-share", "5"], "a share from 0 to 1"),
         (["run", "--landing", "x", "--start", "2026-11-01", "--wait", "-5"], "seconds, 0 or more"),
+        (["generate", "--out", "x", "--customers", "0"], "argument --customers: a whole number, 1 or more: '0'"),
+        (["generate", "--out", "x", "--customers", "-3"], "argument --customers: a whole number, 1 or more: '-3'"),
+        (["generate", "--out", "x", "--days", "0"], "argument --days: a whole number, 1 or more: '0'"),
     ],
 )
 def test_numbers_out_of_their_range_are_refused(argv, message, capsys):
