@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -26,6 +27,8 @@ ORDER_GOOD = (
     '"status":"placed","total_amount":10.5,"items":[{"sku":"K","quantity":1}],"shipping_address":{"country":"FR"}}'
 )
 CONSENT_HEADER = "subject_type,subject_value,purpose,status,collected_at,source"
+# Every character Python's str.strip() removes: a value of only these is missing.
+BLANKS = "".join(c for c in map(chr, range(sys.maxunicode + 1)) if c.isspace())
 
 
 def web_defect(rest: str) -> str:
@@ -45,6 +48,22 @@ ROW_DEFECTS = [
     ),
     ("crm_customers", "a.csv", f"{CRM_HEADER}\n{CRM_GOOD}\nC-2,,,,,,,2024-13-45T99:00,", "updated_at", "ISO-8601"),
     ("crm_customers", "a.csv", f"{CRM_HEADER}\n{CRM_GOOD}\nC-2,,,,,,,,", "updated_at", "missing required value"),
+    # A value of blanks other than spaces is missing too: a tab, no-break and ideographic spaces, all of them.
+    (
+        "crm_customers",
+        "a.csv",
+        f"{CRM_HEADER}\n{CRM_GOOD}\n\t,x@y.z,,,,,,2026-11-01,",
+        "customer_id",
+        "missing required value",
+    ),
+    (
+        "crm_customers",
+        "a.csv",
+        f"{CRM_HEADER}\n{CRM_GOOD}\nC-2,,,,,,,\u00a0\u3000,",
+        "updated_at",
+        "missing required value",
+    ),
+    ("web_events", "w.jsonl", web_defect(',"ecid":' + json.dumps(BLANKS)), "ecid", "missing required value"),
     (
         "crm_customers",
         "a.csv",
@@ -483,7 +502,17 @@ EDGE_TIMESTAMPS = [
     "now",
     "",
 ]
-EDGE_DATES = ["1980-01-02", " 1980-01-02", "1980-1-02", "1999-02-30", "19800102", "1980-01-02T00:00", "١٩٨٠-01-02"]
+EDGE_DATES = [
+    "1980-01-02",
+    " 1980-01-02",
+    "1980-1-02",
+    "1999-02-30",
+    "19800102",
+    "1980-01-02T00:00",
+    "١٩٨٠-01-02",
+    "\t",
+    "\u00a0\t1980-01-02\u3000",
+]
 
 
 EDGE_NUMBERS = [

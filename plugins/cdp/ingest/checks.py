@@ -26,8 +26,13 @@ ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 ISO_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?$"
 INTEGER = r"^[+-]?\d+$"
 DECIMAL = r"^[+-]?(?:\d+(?:[.]\d*)?|[.]\d+)(?:[eE][+-]?\d+)?$"
-# A valid JSON text is an object or an array when its first non-blank character says so.
-JSON_BLANKS = "e' \\t\\n\\r'"
+# What Python's str.strip() removes (str.isspace()): a value is trimmed of these at both ends, in
+# Postgres by btrim with the same characters, and a value of only these is missing.
+BLANKS = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_BLANKS_SQL = "E'" + "".join(f"\\u{ord(c):04x}" for c in BLANKS) + "'"
 
 
 # The patterns above in Python's `re`, where `\d` is an ASCII digit (re.ASCII), which Postgres's `\d` also matches.
@@ -88,12 +93,20 @@ class RowChecks:
         self.valid_fn = valid_fn
 
     def _value(self, column: Column) -> str:
-        return f"btrim({_ident(column.name)})"
+        return f"btrim({_ident(column.name)}, {_BLANKS_SQL})"
 
     def _present(self, column: Column) -> str:
-        # A first byte above a blank (compared bytewise) makes a value present without trimming it.
+        # A first character that is printable ASCII (no blank) makes a value present without trimming it.
         name = _ident(column.name)
-        return f"(({name} collate \"C\" >= '!') is true or nullif({self._value(column)}, '') is not null)"
+        return f"((ascii({name}) between 33 and 126) is true or nullif({self._value(column)}, '') is not null)"
+
+    def _allowed(self, column: Column) -> str:
+        return ", ".join(_quote(a) for a in column.allowed)
+
+    def _not_allowed(self, column: Column) -> str:
+        # A value delivered as an allowed one (none has a blank) is not trimmed: btrim is the costly part.
+        name, allowed = _ident(column.name), self._allowed(column)
+        return f"{name} not in ({allowed}) and {self._value(column)} not in ({allowed})"
 
     def _marked(self, column: Column) -> bool:
         """Whether the well-formed mark covers the column (see well_formed_test)."""
@@ -123,7 +136,9 @@ class RowChecks:
         if t is ColumnType.TIMESTAMP:
             return in_range(ISO_TIMESTAMP, "timestamptz"), "not an ISO-8601 timestamp"
         if t is ColumnType.JSON:
-            opens = f"(left({v}, 1) in ('{{', '[') or left(ltrim({v}, {JSON_BLANKS}), 1) in ('{{', '['))"
+            # A valid JSON text is an object or an array when its first non-blank character (the
+            # trimmed value's first) says so.
+            opens = f"left({v}, 1) in ('{{', '[')"
             json_value = f"{opens} and {valid}({v}, 'jsonb')"
             if self._marked(column):
                 json_value = f"well_formed or ({json_value})"
@@ -142,11 +157,10 @@ class RowChecks:
                 condition, reason = failure
                 result.append((column.name, f"({self._present(column)} and {condition})", reason))
             if column.allowed:
-                allowed = ", ".join(_quote(a) for a in column.allowed)
                 result.append(
                     (
                         column.name,
-                        f"({self._present(column)} and {self._value(column)} not in ({allowed}))",
+                        f"({self._present(column)} and {self._not_allowed(column)})",
                         f"value not allowed (expected one of: {', '.join(column.allowed)})",
                     )
                 )
@@ -171,7 +185,9 @@ class RowChecks:
         if t is ColumnType.STRING:
             # Strings are kept exactly as delivered, except an allowed value: the one its check
             # matched, without the blanks the check trims.
-            return v if column.allowed else name
+            if not column.allowed:
+                return name
+            return f"case when {name} in ({self._allowed(column)}) then {name} else {v} end"
         if t is ColumnType.BOOLEAN:
             v = f"lower({v})"
         cast = f"nullif({v}, '')::{SQL_TYPES[t]}"
