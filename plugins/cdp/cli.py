@@ -41,11 +41,16 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"a whole number, 1 or more: {text!r}")
-    return value
+def _whole_number(minimum: int):
+    """An argparse type: an integer of at least `minimum`."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"a whole number, {minimum} or more: {text!r}")
+        return value
+
+    return parse
 
 
 def _sources(text: str) -> list[str]:
@@ -279,10 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="write a sample landing zone that follows the contract")
     gen.add_argument("--out", required=True)
-    gen.add_argument("--customers", type=_count, default=2000)
-    gen.add_argument("--days", type=_count, default=3)
+    gen.add_argument("--customers", type=_whole_number(1), default=2000)
+    gen.add_argument("--days", type=_whole_number(1), default=3)
     gen.add_argument("--start", type=_date, default=date(2026, 11, 1))
-    gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--seed", type=_whole_number(0), default=42)
     gen.set_defaults(func=cmd_generate)
 
     wh = sub.add_parser("warehouse", help="the embedded warehouse")

@@ -49,6 +49,7 @@ def test_a_landing_zone_that_is_not_there_stops_the_run_before_anything_runs(tmp
         (["generate", "--out", "x", "--customers", "0"], "argument --customers: a whole number, 1 or more: '0'"),
         (["generate", "--out", "x", "--customers", "-3"], "argument --customers: a whole number, 1 or more: '-3'"),
         (["generate", "--out", "x", "--days", "0"], "argument --days: a whole number, 1 or more: '0'"),
+        (["generate", "--out", "x", "--seed", "-1"], "argument --seed: a whole number, 0 or more: '-1'"),
     ],
 )
 def test_numbers_out_of_their_range_are_refused(argv, message, capsys):
