@@ -52,10 +52,20 @@ def test_invalid_configuration_is_refused_with_the_reason(change, message):
         parse_activation({**BASE, **change})
 
 
-def test_a_misspelled_top_level_key_is_refused_rather_than_read_as_no_activations(tmp_path):
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"activation": [BASE]}, r"unknown key\(s\) activation; known: activations$"),
+        ([BASE], r"expected keys \(activations\), got list \["),
+        ({"activations": ["hook"]}, r"activation \?: expected keys \(name, .*\), got str 'hook'$"),
+    ],
+)
+def test_a_file_whose_keys_are_not_the_known_ones_is_refused_rather_than_read_as_no_activations(
+    tmp_path, document, message
+):
     path = tmp_path / "activations.yml"
-    path.write_text(yaml.safe_dump({"activation": [BASE]}))
-    with pytest.raises(ValueError, match=r"unknown key\(s\) activation; known: activations$"):
+    path.write_text(yaml.safe_dump(document))
+    with pytest.raises(ValueError, match=message):
         load_activations(path)
 
 

@@ -92,7 +92,9 @@ def _check_schedule(name: str, schedule: str) -> str:
 
 def _check_keys(where: str, given, known, what: str = "key") -> None:
     """Refuse keys the file does not know: a misspelled one would otherwise be silently ignored."""
-    unknown = sorted(set(given) - set(known))
+    if not isinstance(given, dict):  # a list or a bare value where keys belong: its parts are no keys
+        raise ValueError(f"{where}: expected {what}s ({', '.join(known)}), got {type(given).__name__} {given!r:.60}")
+    unknown = sorted(set(map(str, given)) - set(known))
     if unknown:
         raise ValueError(f"{where}: unknown {what}(s) {', '.join(unknown)}; known: {', '.join(known)}")
 
@@ -108,7 +110,7 @@ def _mapping(name: str, entry: dict, key: str) -> dict[str, str]:
 def parse_activation(entry: dict) -> Activation:
     from cdp.activation.destinations import destination_for
 
-    name = entry.get("name", "?")
+    name = entry.get("name", "?") if isinstance(entry, dict) else "?"
     _check_keys(f"activation {name}", entry, Activation.__dataclass_fields__)
     missing = [k for k in ("name", "audience", "destination", "purpose") if not entry.get(k)]
     if not entry.get("fields") and not entry.get("identities"):
