@@ -1,0 +1,51 @@
+"""How long the scheduler takes to parse the DAG files, with the dbt build as one task and as a
+task per model (Cosmos, rendered from the manifest).
+
+The scheduler parses every DAG file again and again, so this cost recurs all day. Each mode is
+parsed in a fresh interpreter, as a DAG processor does; the stage's CPU time is that
+interpreter's own (imports included), read from inside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.meter import Meter
+
+DAG_FOLDER = Path(__file__).resolve().parents[1] / "dags"
+MODES = ("build", "models")
+PARSE = """
+import json, runpy, time
+from pathlib import Path
+started = time.process_time()
+parsed = [runpy.run_path(str(path)) for path in sorted(Path({folder!r}).glob("*.py"))]
+cpu = time.process_time() - started
+from airflow.sdk import DAG
+dags = [value for namespace in parsed for value in namespace.values() if isinstance(value, DAG)]
+print(json.dumps({{"cpu_seconds": cpu, "dags": len(dags), "tasks": sum(len(d.tasks) for d in dags)}}))
+"""
+
+
+def measure(meter: Meter) -> str:
+    """One setup stage per mode (wall time of the parse, its CPU seconds, the tasks it made); returns
+    the finding for the report (the parse's CPU is another process's: the table counts it as other)."""
+    parts = []
+    for mode in MODES:
+        with meter.stage("setup", f"parse the DAG files (dbt as {mode})", unit="tasks") as stage:
+            out = subprocess.run(
+                [sys.executable, "-c", PARSE.format(folder=str(DAG_FOLDER))],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "CDP_DBT_TASKS": mode},
+            )
+            parsed = json.loads(out.stdout.strip().splitlines()[-1])
+            stage.rows = parsed["tasks"]
+            stage.detail = {"parse_cpu_seconds": round(parsed["cpu_seconds"], 2), "dags": parsed["dags"]}
+        if not stage.error:
+            parts.append(f"{parsed['cpu_seconds']:.1f} s of CPU with dbt as {mode} ({parsed['tasks']} tasks)")
+    return "DAG files: a parse takes " + ("; ".join(parts) or "not measured (failed)")
