@@ -83,10 +83,26 @@ def test_jsonl_defects_travel_with_the_record():
     assert (nested.error_column, nested.error) == ("ecid", "nested value where string expected")
 
 
-def test_jsonl_numbers_and_booleans_keep_their_json_spelling():
-    data = b'{"order_id": "O-1", "ordered_at": "2026-11-01", "status": "placed", "total_amount": 59.90}\n'
+@pytest.mark.parametrize(
+    ("number", "text"),
+    [
+        ("59.90", "59.90"),  # its scale too
+        ("12345678901234567890.12", "12345678901234567890.12"),  # beyond a float's 17 digits
+        ("0.1000000000000000055511151231257827", "0.1000000000000000055511151231257827"),
+        ("1E+3", "1E+3"),
+        ("-0.0", "-0.0"),
+        ("123456789012345678901234567890", "123456789012345678901234567890"),
+        ("true", "true"),
+    ],
+)
+def test_jsonl_numbers_and_booleans_keep_their_json_spelling(number, text):
+    data = (
+        '{"order_id": "O-1", "ordered_at": "2026-11-01", "status": "placed", "customer_id": ' + number + ","
+        ' "total_amount": ' + number + ', "items": [{"price": 1.5}]}\n'
+    ).encode()
     (record,) = records("o.jsonl", data, "ecommerce_orders")
-    assert record.values["total_amount"] == "59.9"
+    assert (record.values["total_amount"], record.values["customer_id"]) == (text, text)
+    assert record.values["items"] == '[{"price":1.5}]' and record.error is None
 
 
 def test_nul_character_is_flagged():
@@ -129,7 +145,8 @@ AWKWARD_LINES = [
 
 def test_jsonl_rows_are_what_json_loads_and_dumps_make_of_each_line(monkeypatch):
     """Most lines are read by msgspec, the rest by json's scanner and encoder called directly; the
-    rows are those of json.loads and json.JSONEncoder, outcome and error message alike."""
+    rows are those of json.loads and json.JSONEncoder, outcome and error message alike (a number in
+    a scalar column keeps its spelling on both paths)."""
     import json
 
     import msgspec
@@ -156,7 +173,7 @@ def test_jsonl_rows_are_what_json_loads_and_dumps_make_of_each_line(monkeypatch)
     assert [r.line for r in fast if r.error is None] == [1, 2, 3, 8, 12, 13, 14]
     assert fast[3].error == "invalid JSON (Extra data at column 84)"
     assert (fast[6].error_column, fast[6].error) == ("properties", OUT_OF_RANGE)
-    assert [fast[12].values[c] for c in ("event_id", "ecid", "customer_id", "email")] == ["17", "true", "1.5", None]
+    assert [fast[12].values[c] for c in ("event_id", "ecid", "customer_id", "email")] == ["17", "true", "1.50", None]
     assert fast[13].values["properties"] == '{"x":1.5,"e":100.0}'
     assert fast[13].absent == ("customer_id", "email")
 

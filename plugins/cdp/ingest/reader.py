@@ -69,9 +69,24 @@ def _json_encoder() -> Callable[[object], str]:
 _encode_json = _json_encoder()
 
 
-# The parser json.loads runs, called directly: json.loads wraps it with a check that only
-# whitespace follows the value, made here by the caller (any other outcome goes to json.loads).
-_scan_json = json.JSONDecoder().scan_once
+class _JsonNumber(float):
+    """A JSON number with a fraction or an exponent: a float to every check, and its spelling as
+    delivered, which a text, integer or decimal column keeps (a float holds 17 significant digits,
+    an amount may have more; `59.90` stays `59.90`)."""
+
+    __slots__ = ("text",)
+
+    def __new__(cls, text: str) -> _JsonNumber:
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
+# The careful path's parser. Its scanner is what json.loads runs, called directly: json.loads wraps
+# it with a check that only whitespace follows the value, made here by the caller (any other
+# outcome goes to the decoder's own decode, which is json.loads with these numbers).
+_json_decoder = json.JSONDecoder(parse_float=_JsonNumber)
+_scan_json = _json_decoder.scan_once
 _JSON_SPACE = " \t\n\r"
 _TEXT = frozenset((str, type(None)))  # the JSON values a text column takes as they are
 
@@ -141,7 +156,7 @@ def _unstorable(obj: dict, names: list[str]) -> tuple[str, str] | None:
                     return key, "contains a NUL character"
                 if not leaf.isascii() and not _encodable(leaf):
                     return key, "invalid JSON (an unpaired surrogate escape)"
-            elif type(leaf) is float and not math.isfinite(leaf):
+            elif isinstance(leaf, float) and not math.isfinite(leaf):
                 return key, "a number out of range (NaN, Infinity or beyond 1.8e308)"
     return None
 
@@ -208,7 +223,9 @@ def _json_text(value: object, column_type: ColumnType) -> tuple[str | None, str 
         return ("true" if value else "false"), None
     if isinstance(value, str):
         return value, None
-    return json.dumps(value), None  # numbers keep their JSON spelling
+    if type(value) is _JsonNumber:
+        return value.text, None  # numbers keep their JSON spelling
+    return json.dumps(value), None
 
 
 def _jsonl_row(line_number: int, obj: dict, source: Source) -> Row:
@@ -235,7 +252,9 @@ def _object_decoder(source: Source) -> Callable[[str], tuple]:
     an object of contract keys only, a scalar or null in each scalar column, an object, an array or
     null in each JSON column. Any other line raises msgspec's DecodeError or ValidationError and
     takes json's path, as does a number msgspec does not read (beyond a float, or a very long
-    integer); the numbers it reads, it reads as json does. A key the object lacks is UNSET."""
+    integer); the integers it reads, it reads as json does, and a line with a number read as a
+    float in a scalar column takes json's path, which keeps the number's spelling. A key the
+    object lacks is UNSET."""
     fields = [
         (
             f"c{i}",
@@ -254,7 +273,7 @@ _encode_msgspec = msgspec.json.Encoder().encode
 
 def _decoded_row(line_number: int, fields: tuple, names: list[str], json_positions: list[int]) -> Row:
     """The row of a line `_object_decoder` took: UNSET is an absent key, a JSON value is compact
-    JSON text (the same value json's encoder spells), a number or boolean has its JSON spelling."""
+    JSON text (the same value json's encoder spells), an integer or boolean has its JSON spelling."""
     unset = msgspec.UNSET
     values = list(fields)
     absent = None
@@ -292,7 +311,7 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
     width = len(names)
     json_positions = [i for i, c in enumerate(source.columns) if c.type is ColumnType.JSON]
     scalar_names = [c.name for c in source.columns if c.type is not ColumnType.JSON]
-    loads, scan, decode = json.loads, _scan_json, _object_decoder(source)
+    loads, scan, decode = _json_decoder.decode, _scan_json, _object_decoder(source)
     undecoded = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
     seen_content = False
     for line_number, line in enumerate(text, start=1):
@@ -305,8 +324,9 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
             except undecoded:
                 pass
             else:
-                yield _decoded_row(line_number, fields, names, json_positions)
-                continue
+                if float not in map(type, fields):  # (a float's spelling is json's path's to keep)
+                    yield _decoded_row(line_number, fields, names, json_positions)
+                    continue
         try:
             try:
                 obj, end = scan(line, 0)
