@@ -93,7 +93,8 @@ def _check_schedule(name: str, schedule: str) -> str:
 def _check_keys(where: str, given, known, what: str = "key") -> None:
     """Refuse keys the file does not know: a misspelled one would otherwise be silently ignored."""
     if not isinstance(given, dict):  # a list or a bare value where keys belong: its parts are no keys
-        raise ValueError(f"{where}: expected {what}s ({', '.join(known)}), got {type(given).__name__} {given!r:.60}")
+        # Its type only: the value may hold a destination's settings (an endpoint with a token in it).
+        raise ValueError(f"{where}: expected {what}s ({', '.join(known)}), got a {type(given).__name__}")
     unknown = sorted(set(map(str, given)) - set(known))
     if unknown:
         raise ValueError(f"{where}: unknown {what}(s) {', '.join(unknown)}; known: {', '.join(known)}")
