@@ -84,24 +84,24 @@ def test_jsonl_defects_travel_with_the_record():
 
 
 @pytest.mark.parametrize(
-    ("number", "text"),
+    "number",
     [
-        ("59.90", "59.90"),  # its scale too
-        ("12345678901234567890.12", "12345678901234567890.12"),  # beyond a float's 17 digits
-        ("0.1000000000000000055511151231257827", "0.1000000000000000055511151231257827"),
-        ("1E+3", "1E+3"),
-        ("-0.0", "-0.0"),
-        ("123456789012345678901234567890", "123456789012345678901234567890"),
-        ("true", "true"),
+        "59.90",  # its scale too
+        "12345678901234567890.12",  # beyond a float's 17 digits
+        "0.1000000000000000055511151231257827",
+        "1E+3",
+        "-0.0",
+        "123456789012345678901234567890",
+        "true",
     ],
 )
-def test_jsonl_numbers_and_booleans_keep_their_json_spelling(number, text):
+def test_jsonl_numbers_and_booleans_keep_their_json_spelling(number):
     data = (
         '{"order_id": "O-1", "ordered_at": "2026-11-01", "status": "placed", "customer_id": ' + number + ","
         ' "total_amount": ' + number + ', "items": [{"price": 1.5}]}\n'
     ).encode()
     (record,) = records("o.jsonl", data, "ecommerce_orders")
-    assert (record.values["total_amount"], record.values["customer_id"]) == (text, text)
+    assert (record.values["total_amount"], record.values["customer_id"]) == (number, number)
     assert record.values["items"] == '[{"price":1.5}]' and record.error is None
 
 
@@ -146,7 +146,9 @@ AWKWARD_LINES = [
 def test_jsonl_rows_are_what_json_loads_and_dumps_make_of_each_line(monkeypatch):
     """Most lines are read by msgspec, the rest by json's scanner and encoder called directly; the
     rows are those of json.loads and json.JSONEncoder, outcome and error message alike (a number in
-    a scalar column keeps its spelling on both paths)."""
+    a scalar column keeps its spelling on both paths). Not compared here: a float inside a JSON
+    column, which msgspec's encoder may spell otherwise than json's (1e-5 for 1e-05), the same
+    value in jsonb."""
     import json
 
     import msgspec

@@ -324,7 +324,7 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
             except undecoded:
                 pass
             else:
-                if float not in map(type, fields):  # (a float's spelling is json's path's to keep)
+                if float not in map(type, fields):  # only json's path keeps a float's spelling
                     yield _decoded_row(line_number, fields, names, json_positions)
                     continue
         try:
