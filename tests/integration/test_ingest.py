@@ -332,20 +332,24 @@ def test_rows_carry_lineage_and_unknown_columns(db, tmp_path):
 
 
 def test_a_json_amount_lands_with_every_digit_it_was_delivered_with(db, tmp_path):
-    """A float holds 17 significant digits; the decimal column holds what the file says."""
+    """A float holds 17 significant digits; the decimal column, and a price inside the JSON
+    column, hold what the file says."""
     amounts = ["12345678901234567890.12", "59.90", "0.1000000000000000055511151231257827", "1E+3"]
     lines = [
-        ORDER_GOOD.replace('"total_amount":10.5', f'"total_amount":{a}').replace("O-1", f"O-{i}")
+        ORDER_GOOD.replace('"total_amount":10.5', f'"total_amount":{a}')
+        .replace('"quantity":1', f'"quantity":1,"price":{a}')
+        .replace("O-1", f"O-{i}")
         for i, a in enumerate(amounts)
     ]
     write_drop(tmp_path, "ecommerce_orders", {"o.jsonl": ("\n".join(lines) + "\n").encode()})
     report = load_drop(db, LandingZone.from_uri(str(tmp_path)), "ecommerce_orders", DT)
     db.commit()
     with db.cursor() as cur:
-        cur.execute("select total_amount::text from raw.ecommerce_orders order by _line")
-        loaded = [row[0] for row in cur.fetchall()]
+        cur.execute("select total_amount::text, items -> 0 ->> 'price' from raw.ecommerce_orders order by _line")
+        loaded = cur.fetchall()
     assert report.rows_quarantined == 0
-    assert loaded == ["12345678901234567890.12", "59.90", "0.1000000000000000055511151231257827", "1000"]
+    expected = ["12345678901234567890.12", "59.90", "0.1000000000000000055511151231257827", "1000"]
+    assert loaded == [(amount, amount) for amount in expected]  # 1E+3 is 1000 to numeric and jsonb alike
 
 
 def test_a_days_rows_are_found_by_a_block_range_index_which_replaces_an_earlier_b_tree(db):

@@ -143,14 +143,10 @@ AWKWARD_LINES = [
 ]
 
 
-def test_jsonl_rows_are_what_json_loads_and_dumps_make_of_each_line(monkeypatch):
-    """Most lines are read by msgspec, the rest by json's scanner and encoder called directly; the
-    rows are those of json.loads and json.JSONEncoder, outcome and error message alike (a number in
-    a scalar column keeps its spelling on both paths). Not compared here: a float inside a JSON
-    column, which msgspec's encoder may spell otherwise than json's (1e-5 for 1e-05), the same
-    value in jsonb."""
-    import json
-
+def test_jsonl_rows_are_what_json_loads_makes_of_each_line(monkeypatch):
+    """Most lines are read by msgspec, the rest by json's scanner called directly; the rows are
+    those of json.loads, outcome and error message alike, a number keeping its digits on both
+    paths (in a scalar column its spelling, in a JSON column its value)."""
     import msgspec
 
     import cdp.ingest.reader as reader
@@ -169,15 +165,56 @@ def test_jsonl_rows_are_what_json_loads_and_dumps_make_of_each_line(monkeypatch)
 
     monkeypatch.setattr(reader, "_object_decoder", no_decoder)
     monkeypatch.setattr(reader, "_scan_json", no_scan)
-    monkeypatch.setattr(reader, "_encode_json", json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode)
     plain = records("w.jsonl", data, "web_events")
     assert fast == plain
     assert [r.line for r in fast if r.error is None] == [1, 2, 3, 8, 12, 13, 14]
     assert fast[3].error == "invalid JSON (Extra data at column 84)"
     assert (fast[6].error_column, fast[6].error) == ("properties", OUT_OF_RANGE)
     assert [fast[12].values[c] for c in ("event_id", "ecid", "customer_id", "email")] == ["17", "true", "1.50", None]
-    assert fast[13].values["properties"] == '{"x":1.5,"e":100.0}'
+    assert fast[13].values["properties"] == '{"x":1.50,"e":1E+2}'
     assert fast[13].absent == ("customer_id", "email")
+
+
+@pytest.mark.parametrize(
+    "number",
+    ["59.90", "12345678901234567890.12", "0.1000000000000000055511151231257827", "1E+3", "-0.0", "1e-5", "2.5e-300"],
+)
+@pytest.mark.parametrize("path", ["msgspec", "json"])
+def test_a_number_inside_a_json_column_keeps_every_digit_on_either_path(number, path):
+    """A JSON column's number reaches jsonb as the value delivered, not as the nearest float (an
+    unknown key sends the line to json's path)."""
+    import json
+    from decimal import Decimal
+
+    unknown = ', "campaign": 7' if path == "json" else ""
+    line = (
+        '{"order_id": "O-1", "items": [{"price": '
+        + number
+        + ', "qty": 2}], "shipping_address": {"lat": '
+        + number
+        + "}"
+        + unknown
+        + "}\n"
+    )
+    (record,) = records("o.jsonl", line.encode(), "ecommerce_orders")
+    assert record.error is None and bool(record.extra) == (path == "json")
+    items = json.loads(record.values["items"], parse_float=Decimal)
+    address = json.loads(record.values["shipping_address"], parse_float=Decimal)
+    assert items == [{"price": Decimal(number), "qty": 2}] and address == {"lat": Decimal(number)}
+    assert str(items[0]["price"]) == str(Decimal(number))  # the scale too: 59.90, not 59.9
+
+
+@pytest.mark.parametrize("path", ["msgspec", "json"])
+def test_a_number_inside_a_json_column_beyond_a_float_is_judged_as_json_judges_it(path):
+    """Beyond a float's range json's reading decides on either path: an infinite number is
+    quarantined, a vanishing one loads as the float json reads (0.0)."""
+    unknown = ', "campaign": 7' if path == "json" else ""
+    lines = "".join(
+        '{"order_id": "O-1", "items": [{"price": ' + n + "}]" + unknown + "}\n" for n in ("1e400", "1e-400")
+    )
+    huge, tiny = records("o.jsonl", lines.encode(), "ecommerce_orders")
+    assert (huge.error_column, huge.error) == ("items", OUT_OF_RANGE)
+    assert tiny.error is None and tiny.values["items"] == '[{"price":0.0}]'
 
 
 def test_jsonl_lines_beyond_the_parsers_limits_or_beyond_unicode_are_quarantined_not_fatal():

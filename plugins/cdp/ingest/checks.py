@@ -57,7 +57,8 @@ def well_formed_test(source: Source) -> Callable[[Sequence[str | None]], bool]:
     A match of the Python pattern on the value itself implies a match of the SQL pattern on its
     trimmed value (the patterns neither start nor end with a blank). JSON values count only for
     JSONL sources, whose reader writes them by encoding a parsed object or array: such text is
-    valid JSON unless Python spelled a non-finite float (NaN, Infinity).
+    valid JSON unless it spells a non-finite number (NaN, Infinity), which the reader quarantines
+    before (the test still refuses it).
     """
     tests = [(i, _PATTERNS[c.type]) for i, c in enumerate(source.columns) if c.type in _PATTERNS]
     jsonl = source.file_format == "jsonl"

@@ -15,7 +15,7 @@ import math
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from json.encoder import c_make_encoder, encode_basestring
+from decimal import Decimal
 from operator import itemgetter
 from typing import BinaryIO
 
@@ -56,19 +56,6 @@ JSON_NUL = "\\u0000"  # how a NUL inside a JSON string is spelled: a raw one is 
 NUL_SHOWN_AS = "\ufffd"
 
 
-def _json_encoder() -> Callable[[object], str]:
-    """Compact JSON text of a parsed value, as json.JSONEncoder(ensure_ascii=False) spells it.
-    Where json's C encoder exists it is called directly, without the encoder's per-call set-up
-    (a parsed JSON value cannot hold a cycle, so no marker set is needed)."""
-    if c_make_encoder is None:
-        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    encode_parsed = c_make_encoder(None, None, encode_basestring, None, ":", ",", False, False, True)
-    return lambda value: "".join(encode_parsed(value, 0))
-
-
-_encode_json = _json_encoder()
-
-
 class _JsonNumber(float):
     """A JSON number with a fraction or an exponent: a float to every check, and its spelling as
     delivered, which a text, integer or decimal column keeps (a float holds 17 significant digits,
@@ -80,6 +67,62 @@ class _JsonNumber(float):
         number = super().__new__(cls, text)
         number.text = text
         return number
+
+
+# Numbers inside a JSON column keep their digits too: both paths turn each number spelled with a
+# fraction or an exponent into the Decimal it spells, which the encoder writes as a JSON number
+# digit for digit (`59.90` stays `59.90`, a 25-digit amount keeps its 25 digits). Only a number a
+# float could also hold is kept so: one beyond a float's range is json's to judge (quarantined
+# when infinite), and the jsonb column then receives what every path agrees on.
+_EXACT_MAX_LENGTH = 300
+_EXACT_MAX_EXPONENT = 308
+
+
+def _exact_number(text: str) -> Decimal | None:
+    """The Decimal a float-spelled JSON number spells, None when a float could not hold it."""
+    if len(text) > _EXACT_MAX_LENGTH:
+        return None
+    number = Decimal(text)
+    return number if -_EXACT_MAX_EXPONENT <= number.adjusted() <= _EXACT_MAX_EXPONENT else None
+
+
+class _NotExact(ValueError):
+    """A number `_exact_number` does not keep: the fast path hands its line to json's path."""
+
+
+def _exact_float_hook(text: str) -> Decimal:
+    number = _exact_number(text)
+    if number is None:
+        raise _NotExact(text)
+    return number
+
+
+def _with_exact_numbers(value: object) -> object:
+    """A value json parsed, with each float-spelled number as `_exact_number` keeps it (else as a
+    plain float), changed in place: the containers are the parser's own. Without recursion, as
+    `_leaves`."""
+    if type(value) is _JsonNumber:
+        exact = _exact_number(value.text)
+        return float(value) if exact is None else exact
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        pairs = item.items() if type(item) is dict else enumerate(item) if type(item) is list else ()
+        for key, member in list(pairs):
+            if type(member) is _JsonNumber:
+                exact = _exact_number(member.text)
+                item[key] = float(member) if exact is None else exact
+            elif type(member) in (dict, list):
+                stack.append(member)
+    return value
+
+
+_encode_msgspec = msgspec.json.Encoder(decimal_format="number").encode
+
+
+def _json_column_text(value: object) -> str:
+    """Compact JSON text of a JSON column's parsed value (its numbers as `_with_exact_numbers` left them)."""
+    return _encode_msgspec(value).decode()
 
 
 # The careful path's parser. Its scanner is what json.loads runs, called directly: json.loads wraps
@@ -216,7 +259,7 @@ def _json_text(value: object, column_type: ColumnType) -> tuple[str | None, str 
     if value is None:
         return None, None
     if column_type is ColumnType.JSON:
-        return _encode_json(value), None
+        return _json_column_text(_with_exact_numbers(value)), None
     if isinstance(value, dict | list):
         return None, f"nested value where {column_type.value} expected"
     if isinstance(value, bool):
@@ -253,7 +296,8 @@ def _object_decoder(source: Source) -> Callable[[str], tuple]:
     null in each JSON column. Any other line raises msgspec's DecodeError or ValidationError and
     takes json's path, as does a number msgspec does not read (beyond a float, or a very long
     integer); the integers it reads, it reads as json does, and a line with a number read as a
-    float in a scalar column takes json's path, which keeps the number's spelling. A key the
+    float in a scalar column takes json's path, which keeps the number's spelling. A fractional
+    number inside a JSON column is read as its exact Decimal (`_exact_float_hook`). A key the
     object lacks is UNSET."""
     fields = [
         (
@@ -264,16 +308,14 @@ def _object_decoder(source: Source) -> Callable[[str], tuple]:
         for i, c in enumerate(source.columns)
     ]
     row_type = msgspec.defstruct(f"{source.name}_row", fields, forbid_unknown_fields=True)
-    decode, astuple = msgspec.json.Decoder(row_type).decode, msgspec.structs.astuple
+    decoder = msgspec.json.Decoder(row_type, float_hook=_exact_float_hook)
+    decode, astuple = decoder.decode, msgspec.structs.astuple
     return lambda line: astuple(decode(line))
-
-
-_encode_msgspec = msgspec.json.Encoder().encode
 
 
 def _decoded_row(line_number: int, fields: tuple, names: list[str], json_positions: list[int]) -> Row:
     """The row of a line `_object_decoder` took: UNSET is an absent key, a JSON value is compact
-    JSON text (the same value json's encoder spells), an integer or boolean has its JSON spelling."""
+    JSON text (`_json_column_text`, as on json's path), an integer or boolean has its JSON spelling."""
     unset = msgspec.UNSET
     values = list(fields)
     absent = None
@@ -282,7 +324,7 @@ def _decoded_row(line_number: int, fields: tuple, names: list[str], json_positio
         values = [None if v is unset else v for v in values]
     for i in json_positions:
         if values[i] is not None:
-            values[i] = _encode_msgspec(values[i]).decode()
+            values[i] = _json_column_text(values[i])
     if not _TEXT.issuperset(map(type, values)):
         values = [v if type(v) in _TEXT else json.dumps(v) for v in values]
     return line_number, values, None, None, None, absent
@@ -353,7 +395,7 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
         values = list(map(obj.get, names))
         for i in json_positions:
             if values[i] is not None:
-                values[i] = _encode_json(values[i])
+                values[i] = _json_column_text(_with_exact_numbers(values[i]))
         # Known keys only here: the object has every column when it has as many keys.
         absent = None if len(obj) == width else _array_literal([n for n in names if n not in obj])
         yield line_number, values, None, None, None, absent
