@@ -352,6 +352,16 @@ def test_a_json_amount_lands_with_every_digit_it_was_delivered_with(db, tmp_path
     assert loaded == [(amount, amount) for amount in expected]  # 1E+3 is 1000 to numeric and jsonb alike
 
 
+def test_an_unknown_keys_number_is_kept_in_extra_with_every_digit(db, tmp_path):
+    line = ORDER_GOOD.replace('"status"', '"fx_rate":1.08500000000000000001,"status"')
+    write_drop(tmp_path, "ecommerce_orders", {"o.jsonl": (line + "\n").encode()})
+    load_drop(db, LandingZone.from_uri(str(tmp_path)), "ecommerce_orders", DT)
+    db.commit()
+    with db.cursor() as cur:
+        cur.execute("select _extra ->> 'fx_rate' from raw.ecommerce_orders")
+        assert cur.fetchall() == [("1.08500000000000000001",)]
+
+
 def test_a_days_rows_are_found_by_a_block_range_index_which_replaces_an_earlier_b_tree(db):
     ensure_tables(db)
     with db.cursor() as cur:

@@ -120,8 +120,9 @@ def _with_exact_numbers(value: object) -> object:
 _encode_msgspec = msgspec.json.Encoder(decimal_format="number").encode
 
 
-def _json_column_text(value: object) -> str:
-    """Compact JSON text of a JSON column's parsed value (its numbers as `_with_exact_numbers` left them)."""
+def json_text(value: object) -> str:
+    """Compact JSON text of a parsed value (its numbers as `_with_exact_numbers` left them): a JSON
+    column's value, or a row's unknown keys."""
     return _encode_msgspec(value).decode()
 
 
@@ -259,7 +260,7 @@ def _json_text(value: object, column_type: ColumnType) -> tuple[str | None, str 
     if value is None:
         return None, None
     if column_type is ColumnType.JSON:
-        return _json_column_text(_with_exact_numbers(value)), None
+        return json_text(_with_exact_numbers(value)), None
     if isinstance(value, dict | list):
         return None, f"nested value where {column_type.value} expected"
     if isinstance(value, bool):
@@ -278,13 +279,13 @@ def _jsonl_row(line_number: int, obj: dict, source: Source) -> Row:
     extra, error_column, error = {}, None, None
     for key, value in obj.items():
         if key not in columns:
-            extra[key] = value
+            extra[key] = _with_exact_numbers(value)
             continue
         text_value, defect = _json_text(value, columns[key])
         values[key] = text_value
         if defect and error is None:
             error_column, error = key, defect
-            extra[key] = value
+            extra[key] = _with_exact_numbers(value)
     row_values = list(values.values())
     absent = _array_literal([n for n in source.column_names if n not in obj])
     return line_number, row_values, extra or None, error_column, error, absent
@@ -324,7 +325,7 @@ def _decoded_row(line_number: int, fields: tuple, names: list[str], json_positio
         values = [None if v is unset else v for v in values]
     for i in json_positions:
         if values[i] is not None:
-            values[i] = _json_column_text(values[i])
+            values[i] = json_text(values[i])
     if not _TEXT.issuperset(map(type, values)):
         values = [v if type(v) in _TEXT else json.dumps(v) for v in values]
     return line_number, values, None, None, None, absent
@@ -395,7 +396,7 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
         values = list(map(obj.get, names))
         for i in json_positions:
             if values[i] is not None:
-                values[i] = _json_column_text(_with_exact_numbers(values[i]))
+                values[i] = json_text(_with_exact_numbers(values[i]))
         # Known keys only here: the object has every column when it has as many keys.
         absent = None if len(obj) == width else _array_literal([n for n in names if n not in obj])
         yield line_number, values, None, None, None, absent

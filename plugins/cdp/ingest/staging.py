@@ -13,14 +13,13 @@ no escaping, which one look at the joined line tells.
 
 from __future__ import annotations
 
-import json
 import queue
 import threading
 from collections.abc import Iterator
 
 from cdp.contracts import Source
 from cdp.ingest.checks import well_formed_test
-from cdp.ingest.reader import FileRejected, Row, read_rows
+from cdp.ingest.reader import FileRejected, Row, json_text, read_rows
 from cdp.landing import LandingFile, LandingZone
 from cdp.warehouse.bulk import copy_field
 
@@ -55,7 +54,7 @@ def copy_lines(rows: Iterator[Row], file_no: int, source: Source) -> Iterator[st
             if plain:
                 yield f"{prefix}{line}\t{joined}{tail}{absent or null}\t{mark}\n"
                 continue
-        extra_json = json.dumps(extra, ensure_ascii=False, default=str) if extra else None
+        extra_json = json_text(extra) if extra else None
         fields = [*values, extra_json, error_column, error, absent]
         yield f"{prefix}{line}\t" + "\t".join(null if v is None else copy_field(v) for v in fields) + f"\t{mark}\n"
 
