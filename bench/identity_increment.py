@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psycopg2
 
+from bench import stitch_statements
 from bench.dbt_layers import STITCHING_MODEL, read_build_timings
 from bench.meter import Meter
 from cdp.transform import build
@@ -48,9 +49,9 @@ def stitch_run(conn, dt: date, model: str) -> dict | None:
     return {n: v for n, v in zip(names, row, strict=True) if n not in ("run_date", "model_name")} if row else None
 
 
-def _run_stitching(dt: date, full: bool) -> tuple[float, dict]:
-    """The stitching model alone (and its tests) for `dt`: the model's own seconds (dbt's timing)
-    and its stitch_runs row. A failed model or test raises BuildFailed."""
+def _run_stitching(dt: date, full: bool) -> tuple[float, dict, str]:
+    """The stitching model alone (and its tests) for `dt`: the model's own seconds (dbt's timing),
+    its stitch_runs row and where its time went (dbt's log). A failed model or test raises BuildFailed."""
     build(dt.isoformat(), STITCHING_MODEL, dbt_vars={"identity_full_rebuild": full})
     stitching = read_build_timings(Path(os.environ["DBT_TARGET_PATH"])).stitching
     with connect() as conn:
@@ -58,10 +59,12 @@ def _run_stitching(dt: date, full: bool) -> tuple[float, dict]:
     mode = "full" if full else "incremental"
     if not run or run["mode"] != mode:
         raise RuntimeError(f"the stitching of {dt} did not run {mode}: {run}")
-    return stitching.seconds, run
+    statements = stitch_statements.last_run(Path(os.environ["DBT_LOG_PATH"]) / "dbt.log", stitching.model)
+    return stitching.seconds, run, stitch_statements.summary(statements)
 
 
-def measure(meter: Meter, last_day: date) -> None:
+def measure(meter: Meter, last_day: date) -> list[str]:
+    """The rebuild and the quiet day as bench stages; returns a finding per run: its statements."""
     links = read_build_timings(Path(os.environ["DBT_TARGET_PATH"])).stitching.links_relation
     with connect() as conn, conn.cursor() as cur:
         cur.execute(f"drop table if exists {HELD_BACK}; create table {HELD_BACK} (like {links})")
@@ -71,19 +74,23 @@ def measure(meter: Meter, last_day: date) -> None:
         held = cur.rowcount
     try:
         with meter.stage("identity", f"{REBUILD} of {last_day} without 1% of links", unit="links") as stage:
-            seconds, run = _run_stitching(last_day, full=True)
+            seconds, run, rebuild_statements = _run_stitching(last_day, full=True)
             stage.rows = run["link_count"]
             stage.detail = {"model_seconds": round(seconds, 2), "held_back_links": held, "stitch_run": run}
     finally:  # the links come back whatever happened
         with connect() as conn, conn.cursor() as cur:
             cur.execute(f"insert into {links} select * from {HELD_BACK}; drop table {HELD_BACK}")
     if stage.error:
-        return
+        return []
     next_day = last_day + timedelta(days=1)
     with meter.stage("identity", f"{QUIET_DAY} of {next_day}: the 1% come back", unit="new links") as stage:
-        seconds, run = _run_stitching(next_day, full=False)
+        seconds, run, quiet_statements = _run_stitching(next_day, full=False)
         stage.rows = held
         stage.detail = {"model_seconds": round(seconds, 2), "stitch_run": run}
+    findings = [f"stitching statements, full rebuild: {rebuild_statements}"]
+    if not stage.error:
+        findings.append(f"stitching statements, incremental run with 1% new links: {quiet_statements}")
+    return findings
 
 
 def goals(stages: list[dict], last_day_stitching: dict | None) -> list[dict]:

@@ -54,6 +54,8 @@ def _isolate(work: Path) -> None:
             "CDP_HOME": str(work / "state"),
             "DBT_TARGET_PATH": str(work / "dbt" / "target"),
             "DBT_LOG_PATH": str(work / "dbt" / "logs"),
+            # every statement in dbt.log, for the stitching runs' breakdown (bench.stitch_statements)
+            "DBT_LOG_LEVEL_FILE": "debug",
         }
     )
 
@@ -145,9 +147,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"bench: {label} done in {days[-1]['seconds']:.1f} s", flush=True)
                 if days[-1]["failed"]:
                     break
+            stitching_findings = []
             if not days[-1]["failed"]:
                 rerun_unchanged(meter, date.fromisoformat(days[-1]["dt"]))
-                measure_identity_increment(meter, date.fromisoformat(days[-1]["dt"]))
+                stitching_findings = measure_identity_increment(meter, date.fromisoformat(days[-1]["dt"]))
             dag_parse = measure_dag_parse(meter)
             load = meter.machine_load()
         results = {
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             "stages": [r.as_dict() for r in meter.results],
         }
         results["goals"] = goals(results, FULL_DAY_GOAL_SECONDS, GOAL_SCALE)
-        results["findings"] = [*days[0].get("findings", []), dag_parse]
+        results["findings"] = [*days[0].get("findings", []), *stitching_findings, dag_parse]
     finally:
         warehouse.stop()
         if not args.keep:
