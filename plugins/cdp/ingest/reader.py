@@ -316,7 +316,7 @@ def _object_decoder(source: Source) -> Callable[[str], tuple]:
 
 def _decoded_row(line_number: int, fields: tuple, names: list[str], json_positions: list[int]) -> Row:
     """The row of a line `_object_decoder` took: UNSET is an absent key, a JSON value is compact
-    JSON text (`_json_column_text`, as on json's path), an integer or boolean has its JSON spelling."""
+    JSON text (`json_text`, as on json's path), an integer or boolean has its JSON spelling."""
     unset = msgspec.UNSET
     values = list(fields)
     absent = None
