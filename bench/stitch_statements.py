@@ -9,6 +9,7 @@ runs of two days can be set side by side.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,28 +45,37 @@ def _name(sql: str, model: str) -> str:
     return " ".join(text.split()[:3])
 
 
+def _entries(log: Iterable[str]) -> Iterator[list[str]]:
+    """dbt's log entries: each stamped line with the lines that follow it (a statement's SQL)."""
+    entry: list[str] | None = None
+    for raw in log:
+        line = raw.rstrip("\n")
+        if _STAMP.match(line):
+            if entry:
+                yield entry
+            entry = [line]
+        elif entry is not None:
+            entry.append(line)
+    if entry:
+        yield entry
+
+
 def last_run(log_path: Path, model: str) -> list[Statement]:
     """The statements of the model's last run in the log (empty when the log has none)."""
-    runs: list[list[Statement]] = []
-    sql: list[str] | None = None
     if not log_path.exists():
         return []
-    for line in log_path.read_text(errors="replace").splitlines():
-        if _STAMP.match(line):
-            if "Began running node model." in line:
-                running = line.rsplit("model.", 1)[1].strip()
-                if running.endswith(f".{model}") or running == model:
-                    runs.append([])
-                continue
-            if runs and f".{model}: " in line and "On model." in line:
-                sql = [line.split(f".{model}: ", 1)[1]]
-                continue
-            status = _STATUS.search(line)
+    runs: list[list[Statement]] = []
+    sql: str | None = None  # the statement whose outcome comes next
+    began, statement = "Began running node model.", f".{model}: "
+    with log_path.open(errors="replace") as log:  # the whole build's log: read line by line
+        for first, *more in _entries(log):
+            if began in first and first.rstrip().rsplit(".", 1)[-1] == model:
+                runs.append([])
+            status = _STATUS.search(first)
             if status and sql is not None and runs:
-                runs[-1].append(Statement(_name("\n".join(sql), model), status.group(1), float(status.group(2))))
-            sql = None
-        elif sql is not None:
-            sql.append(line)
+                runs[-1].append(Statement(_name(sql, model), status.group(1), float(status.group(2))))
+            ran = runs and statement in first and "On model." in first
+            sql = "\n".join([first.split(statement, 1)[1], *more]) if ran else None
     return runs[-1] if runs else []
 
 

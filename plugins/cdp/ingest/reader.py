@@ -69,11 +69,12 @@ class _JsonNumber(float):
         return number
 
 
-# Numbers inside a JSON column keep their digits too: both paths turn each number spelled with a
-# fraction or an exponent into the Decimal it spells, which the encoder writes as a JSON number
-# digit for digit (`59.90` stays `59.90`, a 25-digit amount keeps its 25 digits). Only a number a
-# float could also hold is kept so: one beyond a float's range is json's to judge (quarantined
-# when infinite), and the jsonb column then receives what every path agrees on.
+# Numbers inside a JSON column keep their digits too: each number spelled with a fraction or an
+# exponent becomes the Decimal it spells, which the encoder writes as a JSON number digit for digit
+# (`59.90` stays `59.90`, a 25-digit amount keeps its 25 digits). msgspec's fast path reads it so
+# (`_exact_float_hook`); json's path keeps a `_JsonNumber`, which the encoder converts
+# (`_encode_parsed`). Only a number a float could also hold is kept so: one beyond a float's range
+# is json's to judge (quarantined when infinite), and every path gives the jsonb column one text.
 _EXACT_MAX_LENGTH = 300
 _EXACT_MAX_EXPONENT = 308
 
@@ -93,36 +94,23 @@ class _NotExact(ValueError):
 def _exact_float_hook(text: str) -> Decimal:
     number = _exact_number(text)
     if number is None:
-        raise _NotExact(text)
+        raise _NotExact("a number beyond a float")
     return number
 
 
-def _with_exact_numbers(value: object) -> object:
-    """A value json parsed, with each float-spelled number as `_exact_number` keeps it (else as a
-    plain float), changed in place: the containers are the parser's own. Without recursion, as
-    `_leaves`."""
+def _encode_parsed(value: object) -> object:
+    """What the encoder writes for a value it has no spelling of: json's numbers, as `_exact_number` keeps them."""
     if type(value) is _JsonNumber:
         exact = _exact_number(value.text)
         return float(value) if exact is None else exact
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        pairs = item.items() if type(item) is dict else enumerate(item) if type(item) is list else ()
-        for key, member in list(pairs):
-            if type(member) is _JsonNumber:
-                exact = _exact_number(member.text)
-                item[key] = float(member) if exact is None else exact
-            elif type(member) in (dict, list):
-                stack.append(member)
-    return value
+    raise TypeError(f"cannot write a {type(value).__name__} as JSON")
 
 
-_encode_msgspec = msgspec.json.Encoder(decimal_format="number").encode
+_encode_msgspec = msgspec.json.Encoder(decimal_format="number", enc_hook=_encode_parsed).encode
 
 
 def json_text(value: object) -> str:
-    """Compact JSON text of a parsed value (its numbers as `_with_exact_numbers` left them): a JSON
-    column's value, or a row's unknown keys."""
+    """Compact JSON text of a parsed value, from either path: a JSON column's value, or a row's unknown keys."""
     return _encode_msgspec(value).decode()
 
 
@@ -260,7 +248,7 @@ def _json_text(value: object, column_type: ColumnType) -> tuple[str | None, str 
     if value is None:
         return None, None
     if column_type is ColumnType.JSON:
-        return json_text(_with_exact_numbers(value)), None
+        return json_text(value), None
     if isinstance(value, dict | list):
         return None, f"nested value where {column_type.value} expected"
     if isinstance(value, bool):
@@ -279,13 +267,13 @@ def _jsonl_row(line_number: int, obj: dict, source: Source) -> Row:
     extra, error_column, error = {}, None, None
     for key, value in obj.items():
         if key not in columns:
-            extra[key] = _with_exact_numbers(value)
+            extra[key] = value
             continue
         text_value, defect = _json_text(value, columns[key])
         values[key] = text_value
         if defect and error is None:
             error_column, error = key, defect
-            extra[key] = _with_exact_numbers(value)
+            extra[key] = value
     row_values = list(values.values())
     absent = _array_literal([n for n in source.column_names if n not in obj])
     return line_number, row_values, extra or None, error_column, error, absent
@@ -396,7 +384,7 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
         values = list(map(obj.get, names))
         for i in json_positions:
             if values[i] is not None:
-                values[i] = json_text(_with_exact_numbers(values[i]))
+                values[i] = json_text(values[i])
         # Known keys only here: the object has every column when it has as many keys.
         absent = None if len(obj) == width else _array_literal([n for n in names if n not in obj])
         yield line_number, values, None, None, None, absent
