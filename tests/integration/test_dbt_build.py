@@ -557,3 +557,35 @@ def test_build_capped_below_the_rounds_needed_fails_and_keeps_previous_tables(wo
     # (The profiles layer's intermediate models are tables for this reason: as views they would
     # be dropped, CASCADE, with the staging views that the failed build recreated.)
     assert world.snapshot() == before
+
+
+def _build_stitching(dbt_vars: dict) -> dict[str, tuple[str, str]]:
+    """`dbt build` of the stitching model alone with these vars: {node name: (status, message)}."""
+    from dbt.cli.main import dbtRunner
+
+    args = dbt_args("build", RUN_DATE, "int_identity_components_stitched", dbt_vars) + ["--log-level", "error"]
+    result = dbtRunner().invoke(args)
+    assert result.exception is None  # dbt ran
+    return {r.node.name: (str(r.status), r.message or "") for r in result.result}
+
+
+def test_stitching_with_the_least_work_mem_gives_the_same_tables(world):
+    # 64kB, the least Postgres takes: the joins of whole tables split into as many batches as
+    # they can. The rerun of the date rebuilds in full, and every table comes out as it was.
+    before = world.snapshot()
+
+    statuses = _build_stitching({"identity_whole_table_work_mem": "64kB"})
+
+    assert statuses["int_identity_components_stitched"][0] == "success"
+    assert world.snapshot() == before
+
+
+def test_a_work_mem_that_is_not_a_size_fails_the_stitching_before_it_runs(world):
+    before = world.snapshot()
+
+    statuses = _build_stitching({"identity_whole_table_work_mem": "1MB'; drop table identity.stitch_runs; --"})
+
+    status, message = statuses["int_identity_components_stitched"]
+    assert status == "error"
+    assert "identity_whole_table_work_mem must be a size such as '1MB'" in message
+    assert world.snapshot() == before
