@@ -456,15 +456,15 @@
 
 {#- work_mem for the stitching's statements. Those that join two whole tables (most of a full
     run's; an incremental run's comparisons of every link and node with the previous run) run with
-    a small one, var identity_whole_table_work_mem: given room for one hash table of hundreds of
-    MB, nearly every probe of it misses the CPU's cache; given little, Postgres splits the join
-    into batches whose tables fit in the cache. At 1,000,000 customers (2.9 M links, 3.9 M nodes)
-    the link comparison took 2.0-2.1 s at 1MB against 3.7-4.0 s at 64MB, the node comparison
-    2.4 s against 3.8 s, a full run 130-135 s against 137-152 s. A join of a big table with a small one (steps 3 and 4 of a full run, the
-    rest of an incremental run) is the other way round: with a small work_mem the big table is
-    split into batches as well, written out and read back (the full run's `ranked` took 5.5 s
-    against 3.4 s): those keep the session's work_mem. Returns {session, whole_table}, or none
-    where there is no such setting. -#}
+    a small one, var identity_whole_table_work_mem: given room for one hash table of about 200 MB,
+    nearly every probe of it misses the CPU's cache; given little, Postgres splits the join into
+    batches whose tables fit in the cache. At 1,000,000 customers (2.9 M links, 3.9 M nodes) the
+    link comparison took 2.0-2.1 s at 1MB against 3.7-4.0 s at 64MB, the node comparison 2.4 s
+    against 3.8 s, a full run 130-135 s against 137-152 s. A join of a big table with a small one
+    (steps 3 and 4 of a full run, the rest of an incremental run) is the other way round: with a
+    small work_mem the big table is split into batches as well, written out and read back (the
+    full run's `ranked` took 5.5 s against 3.4 s): those keep the session's work_mem. Returns
+    {session, whole_table}, or none where there is no such setting. -#}
 {% macro stitch_work_mem() -%}
     {{ return(adapter.dispatch('stitch_work_mem', 'cdp')()) }}
 {%- endmacro %}
