@@ -9,7 +9,6 @@ the identity graph needs must fail and leave the previous tables as they were).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from cdp import settings
 from cdp.identity.normalize import DDL as PREP_DDL
 from cdp.identity.rules import write_rules
 from cdp.ingest.loader import ensure_tables
-from cdp.transform import build, dbt_args, dbt_env
+from cdp.transform import build, dbt_env, run_dbt
 
 pytestmark = pytest.mark.integration
 
@@ -527,26 +526,24 @@ def test_second_build_leaves_every_output_table_identical(world):
     assert world.snapshot() == before
 
 
-def test_build_capped_below_the_rounds_needed_fails_and_keeps_previous_tables(world):
-    from dbt.cli.main import dbtRunner
+STITCHING = "int_identity_components_stitched"
 
+
+def _build_statuses(dbt_vars: dict, select: str | None = None) -> dict[str, tuple[str, str]]:
+    """`dbt build` with these vars, where failing is allowed: {node name: (status, message)}."""
+    result = run_dbt("build", RUN_DATE, select, dbt_vars=dbt_vars)  # raises only when dbt could not run
+    return {r.node.name: (str(r.status), r.message or "") for r in result.result}
+
+
+def test_build_capped_below_the_rounds_needed_fails_and_keeps_previous_tables(world):
     before = world.snapshot()
     assert EXPECTED_RELATIONS <= set(before)
     needed = world.value("select rounds from identity.stitch_runs where run_date = %s", (RUN_DATE,))
     assert needed > 1
 
-    args = dbt_args("build") + [
-        "--vars",
-        json.dumps({"run_date": RUN_DATE, "identity_max_rounds": 1}),
-        "--log-level",
-        "error",
-    ]
-    result = dbtRunner().invoke(args)
+    statuses = _build_statuses({"identity_max_rounds": 1})
 
-    assert result.exception is None  # dbt ran; the model failed
-    assert not result.success
-    statuses = {r.node.name: (str(r.status), r.message or "") for r in result.result}
-    status, message = statuses["int_identity_components_stitched"]
+    status, message = statuses[STITCHING]
     assert status == "error"
     assert "identity_max_rounds=1" in message and "no labels were written" in message
     assert statuses["identity_map"][0] == "skipped"
@@ -559,33 +556,25 @@ def test_build_capped_below_the_rounds_needed_fails_and_keeps_previous_tables(wo
     assert world.snapshot() == before
 
 
-def _build_stitching(dbt_vars: dict) -> dict[str, tuple[str, str]]:
-    """`dbt build` of the stitching model alone with these vars: {node name: (status, message)}."""
-    from dbt.cli.main import dbtRunner
-
-    args = dbt_args("build", RUN_DATE, "int_identity_components_stitched", dbt_vars) + ["--log-level", "error"]
-    result = dbtRunner().invoke(args)
-    assert result.exception is None  # dbt ran
-    return {r.node.name: (str(r.status), r.message or "") for r in result.result}
-
-
 def test_stitching_with_the_least_work_mem_gives_the_same_tables(world):
-    # 64kB, the least Postgres takes: the joins of whole tables split into as many batches as
-    # they can. The rerun of the date rebuilds in full, and every table comes out as it was.
+    # 64kB, the least Postgres takes, set and put back by the run (the rerun of the date rebuilds
+    # in full, through every switch): every table comes out as it was.
     before = world.snapshot()
 
-    statuses = _build_stitching({"identity_whole_table_work_mem": "64kB"})
+    statuses = _build_statuses({"identity_whole_table_work_mem": "64kB"}, STITCHING)
 
-    assert statuses["int_identity_components_stitched"][0] == "success"
+    assert statuses[STITCHING][0] == "success"
     assert world.snapshot() == before
 
 
 def test_a_work_mem_that_is_not_a_size_fails_the_stitching_before_it_runs(world):
     before = world.snapshot()
 
-    statuses = _build_stitching({"identity_whole_table_work_mem": "1MB'; drop table identity.stitch_runs; --"})
+    statuses = _build_statuses(
+        {"identity_whole_table_work_mem": "1MB'; drop table identity.stitch_runs; --"}, STITCHING
+    )
 
-    status, message = statuses["int_identity_components_stitched"]
+    status, message = statuses[STITCHING]
     assert status == "error"
     assert "identity_whole_table_work_mem must be a size such as '1MB'" in message
     assert world.snapshot() == before
