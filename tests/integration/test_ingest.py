@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import os
 import sys
 from datetime import date
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cdp.ingest import staging
 from cdp.ingest.loader import DropIncomplete, ensure_tables, load_drop
 from cdp.landing import LandingZone
 
@@ -592,7 +594,8 @@ def test_python_patterns_accept_only_what_the_sql_patterns_accept(db):
     db.rollback()
 
 
-def test_the_well_formed_mark_never_changes_a_rows_outcome(db, tmp_path, monkeypatch):
+def _write_edge_drops(tmp_path) -> LandingZone:
+    """CRM, web and POS drops of the edge values: dates, timestamps, numbers and JSON at and beyond each limit."""
     csv_rows = [f"C-{i},,,,{d},,,{t}," for i, (t, d) in enumerate(zip(EDGE_TIMESTAMPS, EDGE_DATES * 3, strict=False))]
     web_lines = [
         json.dumps({"event_id": f"e{i}", "event_type": "login", "occurred_at": t, "ecid": "d", "properties": p})
@@ -612,25 +615,45 @@ def test_the_well_formed_mark_never_changes_a_rows_outcome(db, tmp_path, monkeyp
     pos_rows = [f"T-{i},S-1,,2026-11-01T12:00:00Z,{n},{n},EUR" for i, n in enumerate([*EDGE_NUMBERS, ""])]
     write_drop(tmp_path, "pos_transactions", {"p.csv": (f"{POS_HEADER}\n" + "\n".join(pos_rows) + "\n").encode()})
     write_drop(tmp_path, "web_events", {"w.jsonl": ("\n".join(web_lines) + "\n").encode()})
-    landing = LandingZone.from_uri(str(tmp_path))
-    outcomes = []
-    for marked in (True, False):
-        if not marked:
-            monkeypatch.setattr("cdp.ingest.staging.well_formed_test", lambda source: lambda values: False)
-        outcome = []
-        for source, key in (
-            ("crm_customers", "customer_id"),
-            ("web_events", "event_id"),
-            ("pos_transactions", "transaction_id"),
-        ):
-            load_drop(db, landing, source, DT)
-            with db.cursor() as cur:
-                cur.execute(f'select {key}, _line, r::text from raw."{source}" r order by _line')
-                outcome.append(cur.fetchall())
-            outcome.append(quarantined(db, source))
-        db.rollback()
-        outcomes.append(outcome)
-    assert outcomes[0] == outcomes[1]
+    return LandingZone.from_uri(str(tmp_path))
+
+
+def _edge_outcome(db, landing: LandingZone) -> list:
+    """Each edge drop's raw rows (key, line, the whole row) and quarantined rows; rolled back after."""
+    outcome = []
+    for source, key in (
+        ("crm_customers", "customer_id"),
+        ("web_events", "event_id"),
+        ("pos_transactions", "transaction_id"),
+    ):
+        load_drop(db, landing, source, DT)
+        with db.cursor() as cur:
+            cur.execute(f'select {key}, _line, r::text from raw."{source}" r order by _line')
+            outcome.append(cur.fetchall())
+        outcome.append(quarantined(db, source))
+    db.rollback()
+    return outcome
+
+
+def test_neither_the_ready_path_nor_the_well_formed_mark_changes_a_rows_outcome(db, tmp_path, monkeypatch):
+    """Rows ready for raw skip the staging table, and the staging table skips the patterns of rows
+    marked well-formed: with neither shortcut (every row staged, none marked) every outcome is the same."""
+    landing = _write_edge_drops(tmp_path)
+    ready_rows = []
+    ready_test = staging.raw_ready_test
+
+    def counted(source):
+        ready = ready_test(source)
+        return lambda values: ready(values) and not ready_rows.append(values)
+
+    monkeypatch.setattr("cdp.ingest.staging.raw_ready_test", counted)
+    outcomes = [_edge_outcome(db, landing)]
+    assert len(ready_rows) >= 5  # the edge drops' ready rows took the ready path
+    monkeypatch.setattr("cdp.ingest.staging.raw_ready_test", lambda source: lambda values: False)
+    outcomes.append(_edge_outcome(db, landing))
+    monkeypatch.setattr("cdp.ingest.staging.well_formed_test", lambda source: lambda values: False)
+    outcomes.append(_edge_outcome(db, landing))
+    assert outcomes[0] == outcomes[1] == outcomes[2]
     assert all(outcomes[0][1::2])  # some rows of each source are quarantined
     web_loaded, web_quarantined = outcomes[0][2], outcomes[0][3]
     lines = {event_id: line for event_id, line, _ in web_loaded}
@@ -639,3 +662,21 @@ def test_the_well_formed_mark_never_changes_a_rows_outcome(db, tmp_path, monkeyp
         (lines["n2"] - 1, "properties", "a number out of range (NaN, Infinity or beyond 1.8e308)"),
         (lines["n2"] + 1, None, "invalid JSON (a number too long)"),
     ]
+
+
+def test_a_value_raw_refuses_makes_the_file_load_again_through_the_checks(db, tmp_path, monkeypatch, caplog):
+    """Should the ready test pass a value Postgres refuses (here an impossible date), the file's
+    load is rolled back and every row of it goes through the staging table: the same outcome."""
+    landing = _write_edge_drops(tmp_path)
+    expected = _edge_outcome(db, landing)
+    ready_test = staging.raw_ready_test
+
+    def lenient(source):
+        ready = ready_test(source)
+        return lambda values: ready(values) or "1999-02-30" in values
+
+    monkeypatch.setattr("cdp.ingest.staging.raw_ready_test", lenient)
+    with caplog.at_level(logging.WARNING, logger="cdp.ingest.loader"):
+        assert _edge_outcome(db, landing) == expected
+    assert "a.csv: raw refused a ready value; the file loads again through the checks" in caplog.text
+    assert "1999-02-30" not in caplog.text  # Postgres's message quotes the value: it is not logged

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from datetime import date
 
 from cdp.contracts import SQL_TYPES, Column, ColumnType, Source
 
@@ -76,6 +77,90 @@ def well_formed_test(source: Source) -> Callable[[Sequence[str | None]], bool]:
         return True
 
     return well_formed
+
+
+# A row ready for raw skips the staging table: its values go into the typed raw columns as they
+# are, so each must be one Postgres reads as the checks would have let it through. The forms are
+# narrower than the patterns: a timestamp's time and offset in range (hours to 23, minutes and
+# seconds to 59, at most six fractional digits, an offset of at most 14 hours), its date and a
+# date one Python reads (which refuses what Postgres refuses: a 30 February, a month 13, year 0),
+# an integer of at most 18 digits (inside bigint). Anything else takes the staging table and its
+# checks; should Postgres still refuse a value, the loader loads the file again through them.
+_READY_TIMESTAMP = re.compile(
+    r"(\d{4}-\d{2}-\d{2})(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.]\d{1,6})?)?)?"
+    r"(?:Z|[+-](?:0\d|1[0-4]):[0-5]\d)?",
+    re.ASCII,
+).fullmatch
+_READY_INTEGER = re.compile(r"[+-]?\d{1,18}", re.ASCII).fullmatch
+
+
+class _Dates:
+    """Whether an ISO date (YYYY-MM-DD) is one Python reads; the answers are kept (a drop's
+    timestamps fall on few dates, so nearly every one is a lookup)."""
+
+    def __init__(self):
+        self.valid: set[str] = set()
+
+    def __call__(self, text: str) -> bool:
+        if text in self.valid:
+            return True
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            return False
+        if len(self.valid) < 100_000:
+            self.valid.add(text)
+        return True
+
+
+def raw_ready_test(source: Source) -> Callable[[Sequence[str | None]], bool]:
+    """Whether a row the reader found no defect in passes every check as it is delivered, and its
+    values are what the typed insert would write (`RowChecks.typed_value`): each required value
+    present, each value of a set one of the set's exactly, each typed value in a ready form (see
+    above; JSON as `well_formed_test` takes it). None or "" is a missing value."""
+    dates = _Dates()
+    iso_date = _PATTERNS[ColumnType.DATE]
+
+    def ready_timestamp(value: str) -> bool:
+        match = _READY_TIMESTAMP(value)
+        return match is not None and dates(match[1])
+
+    ready_forms = {
+        ColumnType.DATE: lambda v: iso_date(v) is not None and dates(v),
+        ColumnType.TIMESTAMP: ready_timestamp,
+        ColumnType.INTEGER: lambda v: _READY_INTEGER(v) is not None,
+        ColumnType.DECIMAL: _PATTERNS[ColumnType.DECIMAL],
+        ColumnType.BOOLEAN: lambda v: v.lower() in ("true", "false"),
+        ColumnType.JSON: lambda v: v[0] in "{[" and "NaN" not in v and "Infinity" not in v,
+    }
+    if source.file_format != "jsonl":  # a CSV value is not JSON the reader wrote: the checks read it
+        ready_forms[ColumnType.JSON] = lambda v: False
+    columns = list(enumerate(source.columns))
+    # (position, allowed values): a required one must be among them, an optional one missing or among them
+    in_set = [(i, frozenset(c.allowed)) for i, c in columns if c.allowed and c.required]
+    in_set_or_missing = [(i, frozenset(c.allowed)) for i, c in columns if c.allowed and not c.required]
+    present = [i for i, c in columns if c.required and not c.allowed]
+    typed = [(i, ready_forms[c.type]) for i, c in columns if c.type in ready_forms]
+
+    def ready(values: Sequence[str | None]) -> bool:
+        for i in present:
+            value = values[i]
+            if not value or value.isspace():
+                return False
+        for i, members in in_set:
+            if values[i] not in members:
+                return False
+        for i, members in in_set_or_missing:
+            value = values[i]
+            if value and value not in members:
+                return False
+        for i, reads in typed:
+            value = values[i]
+            if value and not reads(value):
+                return False
+        return True
+
+    return ready
 
 
 def _quote(value: str) -> str:

@@ -1,9 +1,10 @@
 """Loading one drop (a source and a `dt`) into the warehouse, idempotently.
 
-Every file is parsed in Python and copied as text into a staging table (cdp.ingest.staging
-parses the next file while Postgres works on this one). The contract's checks then mark the
-file's bad rows in one pass, and its good rows are cast into `raw.<source>`, the bad ones copied
-to `ingest.quarantined_rows`. The drop's earlier load is replaced in the same transaction, so a
+Every file is parsed in Python (cdp.ingest.staging parses ahead while Postgres works). A row
+whose values pass every check as they are delivered is copied straight into `raw.<source>`; any
+other row is copied as text into a staging table, where the contract's checks mark the bad rows
+in one pass, and the good ones are cast into `raw.<source>`, the bad ones copied to
+`ingest.quarantined_rows`. The drop's earlier load is replaced in the same transaction, so a
 re-run or a re-delivery never duplicates a row. The raw table's statistics are refreshed at the
 end: the dbt build that follows plans its joins on them.
 """
@@ -11,6 +12,7 @@ end: the dbt build that follows plans its joins on them.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,7 +22,7 @@ import psycopg2
 
 from cdp.contracts import SOURCES, Source, raw_table_ddl
 from cdp.ingest.checks import RowChecks, _ident
-from cdp.ingest.staging import CHUNK_BYTES, FileStream, Prefetcher
+from cdp.ingest.staging import CHUNK_BYTES, FileStream, Lineage, Prefetcher
 from cdp.landing import LandingFile, LandingZone
 
 log = logging.getLogger(__name__)
@@ -180,10 +182,11 @@ def load_drop(conn, landing: LandingZone, source_name: str, dt: date) -> DropRep
     report = DropReport(source_name, dt, _load_id(source_name, dt, files))
     loadable = [f for f in files if _shown(f.uri) == f.uri]
     # The thread parses the first files while the tables are made ready and the earlier load deleted.
-    with Prefetcher(landing, loadable, source) as prefetch, conn.cursor() as cur:
+    lineage = Lineage(dt, report.load_id)
+    with Prefetcher(landing, loadable, source, lineage) as prefetch, conn.cursor() as cur:
         ensure_tables(conn)  # every raw table exists, even for sources with no drop yet
         cur.execute("set local timezone = 'UTC'")  # timestamps without offset are UTC (contract)
-        staging = _Staging(cur, source, _valid_fn(cur))
+        staging = _Staging(cur, landing, source, _valid_fn(cur))
         cur.execute(f'delete from raw."{source.name}" where _dt = %s', (dt,))
         cur.execute("delete from ingest.quarantined_rows where source = %s and dt = %s", (source.name, dt))
         cur.execute("delete from ingest.load_report where source = %s and dt = %s", (source.name, dt))
@@ -202,10 +205,11 @@ def load_drop(conn, landing: LandingZone, source_name: str, dt: date) -> DropRep
 
 
 class _Staging:
-    """The drop's staging table: each file is copied in, checked and published, a segment at a time."""
+    """The drop's staging table: each file is copied in a segment at a time, its ready rows
+    straight into raw, the others into the staging table, checked and published."""
 
-    def __init__(self, cur, source: Source, valid_fn: str):
-        self.cur, self.source = cur, source
+    def __init__(self, cur, landing: LandingZone, source: Source, valid_fn: str):
+        self.cur, self.landing, self.source = cur, landing, source
         self.table = f"stage_{source.name}"
         self.checks = RowChecks(source, valid_fn)
         text_columns = ", ".join(f"{_ident(c)} text" for c in source.column_names)
@@ -226,6 +230,8 @@ class _Staging:
         ]
         null = " with (null '')" if source.file_format == "csv" else ""
         self.copy = f"copy {self.table} ({', '.join(_ident(c) for c in columns)}) from stdin{null}"
+        raw_columns = [*source.column_names, "_dt", "_file", "_line", "_load_id", "_extra", "_absent"]
+        self.copy_ready = f'copy raw."{source.name}" ({", ".join(_ident(c) for c in raw_columns)}) from stdin{null}'
 
     def drop(self) -> None:
         self.cur.execute(f"drop table {self.table}")
@@ -234,19 +240,33 @@ class _Staging:
         file_report = FileReport(file.name, file.uri, file.file_format, file.size)
         cur = self.cur
         cur.execute("savepoint stage_file")
+        copying_ready = False
         try:
             while stream.next_segment():
-                cur.execute(f"truncate {self.table}")
-                cur.copy_expert(self.copy, stream, size=CHUNK_BYTES)
-                loaded, quarantined = self._publish(file, report)
-                file_report.rows_loaded += loaded
-                file_report.rows_quarantined += quarantined
-        except psycopg2.Error:
+                copying_ready = True
+                cur.copy_expert(self.copy_ready, stream, size=CHUNK_BYTES)
+                copying_ready = False
+                file_report.rows_loaded += cur.rowcount
+                if stream.staged:
+                    cur.execute(f"truncate {self.table}")
+                    cur.copy_expert(self.copy, io.BytesIO(stream.staged), size=CHUNK_BYTES)
+                    loaded, quarantined = self._publish(file, report)
+                    file_report.rows_loaded += loaded
+                    file_report.rows_quarantined += quarantined
+        except psycopg2.Error as exc:
             stream.finish()
             if stream.failure is not None:
                 raise stream.failure from None
             if stream.rejected is None:
-                raise
+                if not (copying_ready and isinstance(exc, psycopg2.DataError)):
+                    raise
+                # Raw refused a value the reader found ready (its message, which quotes the value, is
+                # not logged): the file loads again, every row through the staging table's checks.
+                cur.execute("rollback to savepoint stage_file")
+                cur.execute("release savepoint stage_file")
+                log.warning("%s: raw refused a ready value; the file loads again through the checks", file.name)
+                with Prefetcher(self.landing, [file], self.source, lineage=None) as again:
+                    return self.load_file(file, again.stream(), report)
             # What the file loaded so far is rolled back: a file loads whole or not at all.
             cur.execute("rollback to savepoint stage_file")
             file_report.rows_loaded = file_report.rows_quarantined = 0

@@ -1,10 +1,13 @@
-"""Landing files as COPY text for the loader's staging table, parsed one file ahead of Postgres.
+"""Landing files as COPY text for the loader, parsed one file ahead of Postgres.
 
-A background thread reads and parses the drop's files in order and queues their rows as COPY
-text, in segments of at most `SEGMENT_ROWS` rows; the loader copies a segment from the queue,
-then has Postgres check and publish it while the thread already parses the next one. Parsing
-is Python (it holds the GIL) and checking is Postgres, so on two cores the two overlap; the
-thread runs at most `MAX_QUEUED_CHUNKS` chunks ahead.
+A background thread reads and parses the drop's files in order, in segments of at most
+`SEGMENT_ROWS` rows. A row ready for raw (`cdp.ingest.checks.raw_ready_test`: no defect, every
+value as the checks let it through) is queued as COPY text for `raw.<source>` itself, with its
+lineage; any other row is kept for the staging table and handed over with the segment's end.
+The loader copies a segment's ready rows straight into raw, then has Postgres check and publish
+the others while the thread already parses the next segment. Parsing is Python (it holds the GIL)
+and loading is Postgres, so on two cores the two overlap; the thread runs at most
+`MAX_QUEUED_CHUNKS` chunks ahead.
 
 CSV rows are sent with NULL as the empty string (CSV cannot tell an empty field from a missing
 one); JSONL rows with the default \\N, so an empty JSON string stays a string. Most lines need
@@ -16,9 +19,11 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
 
-from cdp.contracts import Source
-from cdp.ingest.checks import well_formed_test
+from cdp.contracts import ColumnType, Source
+from cdp.ingest.checks import raw_ready_test, well_formed_test
 from cdp.ingest.reader import FileRejected, Row, json_text, read_rows
 from cdp.landing import LandingFile, LandingZone
 from cdp.warehouse.bulk import copy_field
@@ -29,40 +34,72 @@ SEGMENT_ROWS = 100_000
 _CHUNK, _SEGMENT, _END, _REJECTED, _FAILED = "chunk", "segment", "end", "rejected", "failed"
 
 
-def copy_lines(rows: Iterator[Row], file_no: int, source: Source) -> Iterator[str]:
-    """The staging table's COPY text lines: file_no, line, the contract columns, extra, error column,
-    error, absent columns, well-formed mark (see cdp.ingest.checks.well_formed_test)."""
+@dataclass(frozen=True)
+class Lineage:
+    """What every raw row of a drop's file records besides its values (`_line` is the row's own)."""
+
+    dt: date
+    load_id: str
+
+
+def _joined(values: list[str | None], columns: int, csv_rows: bool) -> str | None:
+    """The values as one tab-separated COPY text, None when one needs escaping (the caller then
+    escapes each): NULL as the empty string in CSV rows, as \\N in JSONL rows."""
+    if csv_rows:
+        nulls, joined = 0, "\t".join(values)
+    else:
+        nulls = values.count(None)
+        joined = "\t".join(["\\N" if v is None else v for v in values]) if nulls else "\t".join(values)
+    escaped = joined.count("\\") != nulls or joined.count("\t") != columns - 1
+    return None if escaped or "\n" in joined or "\r" in joined else joined
+
+
+def copy_lines(
+    rows: Iterator[Row], file_no: int, source: Source, uri: str | None = None, lineage: Lineage | None = None
+) -> Iterator[tuple[bool, str]]:
+    """(ready, COPY text line) per row. A ready row's line is for `raw.<source>`: the contract
+    columns, _dt, _file, _line, _load_id, _extra, _absent (given a lineage and the file's uri;
+    without them no row is ready). Any other row's is for the staging table: file_no, line, the
+    contract columns, extra, error column, error, absent columns, well-formed mark (see
+    cdp.ingest.checks.well_formed_test)."""
     prefix, columns = f"{file_no}\t", len(source.columns)
     csv_rows = source.file_format == "csv"
     null = "" if csv_rows else "\\N"
     tail = f"\t{null}\t{null}\t{null}\t"
     well_formed = well_formed_test(source)
+    ready = raw_ready_test(source) if lineage is not None else None
+    if ready is not None:
+        lineage_head = f"\t{lineage.dt.isoformat()}\t{copy_field(uri)}\t"
+        lineage_tail = f"\t{copy_field(lineage.load_id)}\t{null}\t"
+    # In a JSONL row an empty string stays a string; a typed column reads it as missing (the typed insert's nullif).
+    typed = [] if csv_rows else [i for i, c in enumerate(source.columns) if c.type is not ColumnType.STRING]
     for line, values, extra, error_column, error, absent in rows:
+        if error is None and extra is None and ready is not None and ready(values):
+            if typed and "" in values:
+                values = [None if v == "" and i in typed else v for i, v in enumerate(values)]
+            joined = _joined(values, columns, csv_rows)
+            if joined is None:
+                joined = "\t".join(null if v is None else copy_field(v) for v in values)
+            yield True, f"{joined}{lineage_head}{line}{lineage_tail}{absent or null}\n"
+            continue
         mark = "t" if error is None and well_formed(values) else "f"
         if extra is None and error is None:
-            if csv_rows:
-                nulls, joined = 0, "\t".join(values)
-            else:
-                nulls = values.count(None)
-                joined = "\t".join(["\\N" if v is None else v for v in values]) if nulls else "\t".join(values)
-            plain = (
-                joined.count("\\") == nulls
-                and joined.count("\t") == columns - 1
-                and "\n" not in joined
-                and "\r" not in joined
-            )
-            if plain:
-                yield f"{prefix}{line}\t{joined}{tail}{absent or null}\t{mark}\n"
+            joined = _joined(values, columns, csv_rows)
+            if joined is not None:
+                yield False, f"{prefix}{line}\t{joined}{tail}{absent or null}\t{mark}\n"
                 continue
         extra_json = json_text(extra) if extra else None
         fields = [*values, extra_json, error_column, error, absent]
-        yield f"{prefix}{line}\t" + "\t".join(null if v is None else copy_field(v) for v in fields) + f"\t{mark}\n"
+        escaped = "\t".join(null if v is None else copy_field(v) for v in fields)
+        yield False, f"{prefix}{line}\t{escaped}\t{mark}\n"
 
 
 class FileStream:
     """One file's COPY text, segment by segment, taken from the parsing thread's queue.
 
-    `read` (what COPY calls) ends at the end of a segment; `next_segment` starts the next one.
+    `read` (what COPY calls) gives the segment's ready rows and ends at the end of the segment;
+    `staged` then holds the segment's other rows (COPY text for the staging table, b"" for none);
+    `next_segment` starts the next one.
     """
 
     def __init__(self, chunks: queue.Queue):
@@ -70,6 +107,7 @@ class FileStream:
         self.rows_read = 0  # known at the end of the file
         self.rejected: FileRejected | None = None  # COPY reports these as its own error; kept here
         self.failure: BaseException | None = None
+        self.staged = b""
         self.segment_done = False
         self.file_done = False
 
@@ -78,6 +116,7 @@ class FileStream:
         if self.file_done:
             return False
         self.segment_done = False
+        self.staged = b""
         return True
 
     def read(self, size: int = CHUNK_BYTES) -> bytes:
@@ -88,10 +127,11 @@ class FileStream:
             return payload
         self.segment_done = True
         if kind == _SEGMENT:
+            self.staged = payload
             return b""
         self.file_done = True
         if kind == _END:
-            self.rows_read = payload
+            self.rows_read, self.staged = payload
             return b""
         if kind == _REJECTED:
             self.rejected = payload
@@ -107,10 +147,11 @@ class FileStream:
 
 
 class Prefetcher:
-    """Parses `files` in order on a thread; `stream()` hands out the next file's COPY text."""
+    """Parses `files` in order on a thread; `stream()` hands out the next file's COPY text.
+    Without a lineage every row is staged (no row goes straight into raw)."""
 
-    def __init__(self, landing: LandingZone, files: list[LandingFile], source: Source):
-        self.landing, self.files, self.source = landing, files, source
+    def __init__(self, landing: LandingZone, files: list[LandingFile], source: Source, lineage: Lineage | None):
+        self.landing, self.files, self.source, self.lineage = landing, files, source, lineage
         self.chunks: queue.Queue = queue.Queue(MAX_QUEUED_CHUNKS)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._parse_all, name=f"parse-{source.name}", daemon=True)
@@ -143,7 +184,7 @@ class Prefetcher:
     def _parse_all(self) -> None:
         for file_no, file in enumerate(self.files, start=1):
             try:
-                rows_read = self._parse(file_no, file)
+                end = self._parse(file_no, file)
             except FileRejected as exc:
                 if not self._put(_REJECTED, exc):
                     return
@@ -151,10 +192,11 @@ class Prefetcher:
             except BaseException as exc:  # noqa: BLE001 - handed to the loader, which raises it
                 self._put(_FAILED, exc)
                 return
-            if not self._put(_END, rows_read):
+            if end is None or not self._put(_END, end):
                 return
 
-    def _parse(self, file_no: int, file: LandingFile) -> int:
+    def _parse(self, file_no: int, file: LandingFile) -> tuple[int, bytes] | None:
+        """Queues the file's segments; returns (rows read, the last segment's staged rows), None when stopped."""
         rows_read = 0
 
         def counted(rows: Iterator[Row]) -> Iterator[Row]:
@@ -164,19 +206,23 @@ class Prefetcher:
                 yield row
 
         with self.landing.open(file) as raw:
-            lines, length, segment = [], 0, 0
-            for text in copy_lines(counted(read_rows(raw, file, self.source)), file_no, self.source):
-                lines.append(text)
-                length += len(text)
+            rows = counted(read_rows(raw, file, self.source))
+            lines, staged, length, segment = [], [], 0, 0
+            for ready, text in copy_lines(rows, file_no, self.source, file.uri, self.lineage):
+                if ready:
+                    lines.append(text)
+                    length += len(text)
+                else:
+                    staged.append(text)
                 segment += 1
                 if length >= CHUNK_BYTES or segment >= SEGMENT_ROWS:
-                    if not self._put(_CHUNK, "".join(lines).encode("utf-8")):
-                        return rows_read
+                    if lines and not self._put(_CHUNK, "".join(lines).encode("utf-8")):
+                        return None
                     lines, length = [], 0
                 if segment >= SEGMENT_ROWS:
-                    if not self._put(_SEGMENT, None):
-                        return rows_read
-                    segment = 0
+                    if not self._put(_SEGMENT, "".join(staged).encode("utf-8")):
+                        return None
+                    staged, segment = [], 0
             if lines and not self._put(_CHUNK, "".join(lines).encode("utf-8")):
-                return rows_read
-        return rows_read
+                return None
+        return rows_read, "".join(staged).encode("utf-8")
