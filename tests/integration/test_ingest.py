@@ -636,8 +636,9 @@ def _edge_outcome(db, landing: LandingZone) -> list:
 
 
 def test_neither_the_ready_path_nor_the_well_formed_mark_changes_a_rows_outcome(db, tmp_path, monkeypatch):
-    """Rows ready for raw skip the staging table, and the staging table skips the patterns of rows
-    marked well-formed: with neither shortcut (every row staged, none marked) every outcome is the same."""
+    """CSV files are read by Arrow, rows ready for raw skip the staging table, and the staging table
+    skips the patterns of rows marked well-formed: without each shortcut in turn (the row reader,
+    then every row staged, then none marked) every outcome is the same."""
     landing = _write_edge_drops(tmp_path)
     ready_rows = []
     ready_test = staging.raw_ready_test
@@ -646,14 +647,16 @@ def test_neither_the_ready_path_nor_the_well_formed_mark_changes_a_rows_outcome(
         ready = ready_test(source)
         return lambda values: ready(values) and not ready_rows.append(values)
 
+    outcomes = [_edge_outcome(db, landing)]  # the CSV drops read by Arrow (cdp.ingest.columnar)
+    monkeypatch.setattr("cdp.ingest.staging.read_csv_segments", lambda *args: None)
     monkeypatch.setattr("cdp.ingest.staging.raw_ready_test", counted)
-    outcomes = [_edge_outcome(db, landing)]
+    outcomes.append(_edge_outcome(db, landing))
     assert len(ready_rows) >= 5  # the edge drops' ready rows took the ready path
     monkeypatch.setattr("cdp.ingest.staging.raw_ready_test", lambda source: lambda values: False)
     outcomes.append(_edge_outcome(db, landing))
     monkeypatch.setattr("cdp.ingest.staging.well_formed_test", lambda source: lambda values: False)
     outcomes.append(_edge_outcome(db, landing))
-    assert outcomes[0] == outcomes[1] == outcomes[2]
+    assert outcomes[0] == outcomes[1] == outcomes[2] == outcomes[3]
     assert all(outcomes[0][1::2])  # some rows of each source are quarantined
     web_loaded, web_quarantined = outcomes[0][2], outcomes[0][3]
     lines = {event_id: line for event_id, line, _ in web_loaded}
@@ -680,3 +683,71 @@ def test_a_value_raw_refuses_makes_the_file_load_again_through_the_checks(db, tm
         assert _edge_outcome(db, landing) == expected
     assert "a.csv: raw refused a ready value; the file loads again through the checks" in caplog.text
     assert "1999-02-30" not in caplog.text  # Postgres's message quotes the value: it is not logged
+
+
+# CSV files in every form the row reader takes; Arrow's reader takes those in plain RFC 4180 form
+# with one record per line and leaves the others (True: taken) to the row reader.
+CSV_FORMS = {
+    "quoted.csv": (
+        f'{CRM_HEADER}\nC-1,a@b.com,,"Ana, ""la"" Maria",,,,2026-11-01T10:00:00Z,\n"C-2",,,"",,,,2026-11-01,\n',
+        True,
+    ),
+    "crlf.csv": (f"{CRM_HEADER}\r\nC-3,,,Bo,,,,2026-11-01,true\r\nC-4,,,Cy,,,,2026-11-01,\r\n", True),
+    "bom.csv": (f"\ufeff{CRM_HEADER}\nC-5,,,Di,1980-02-29,F,,2026-11-01 10:00,FALSE", True),
+    "blanks.csv": (" customer_id , email ,updated_at\nC-6, a@b.com ,2026-11-01\nC-7,,\u00a02026-11-01\n", True),
+    "escapes.csv": (
+        f'{CRM_HEADER}\nC-8,,,"tab\there",back\\slash \\N,,,2026-11-01,\nC-9,,,🎉 עברית,,,,2026-11-01,\n',
+        True,
+    ),
+    "extras.csv": (f"{CRM_HEADER},loyalty_tier\nC-10,,,,,,,2026-11-01,,gold\nC-11,,,,,,,2026-11-01,,\n", True),
+    "defects.csv": (f"{CRM_HEADER}\nC-12,,,,1999-02-30,X,,2026-13-01,maybe\n,,,,,,,2026-11-01,\n", True),
+    "blank_line.csv": (f"{CRM_HEADER}\nC-13,,,,,,,2026-11-01,\n\nC-14,,,,,,,2026-11-01,\n", False),
+    "multiline.csv": (f'{CRM_HEADER}\nC-15,,,"two\nlines",,,,2026-11-01,\nC-16,,,,,,,2026-11-01,\n', False),
+    "stray_quote.csv": (f'{CRM_HEADER}\nC-17,,,5" screen,,,,2026-11-01,\n', False),
+    "after_quote.csv": (f'{CRM_HEADER}\nC-18,,,"ab"c,,,,2026-11-01,\n', False),
+    "doubled_start.csv": (f'{CRM_HEADER}\nC-19,,,""x,,,,2026-11-01,\n', False),
+    "lone_cr.csv": (f"{CRM_HEADER}\rC-20,,,,,,,2026-11-01,\r", False),
+    "wide.csv": (f"{CRM_HEADER}\nC-21,,,,,,,2026-11-01,,extra\nC-22,,,,,,,2026-11-01,\n", False),
+    "nul.csv": (f"{CRM_HEADER}\nC-23,,,a\x00b,,,,2026-11-01,\n", False),
+    "header_only.csv": (f"{CRM_HEADER}\n", False),
+}
+
+
+def test_arrow_reads_a_csv_file_as_the_row_reader_does_or_leaves_it_to_the_row_reader(db, tmp_path, monkeypatch):
+    files = {name: content.encode() for name, (content, _) in CSV_FORMS.items()}
+    files["gzipped.csv.gz"] = gzip.compress(CSV_FORMS["quoted.csv"][0].replace("C-", "G-").encode())
+    files["not_utf8.csv"] = f"{CRM_HEADER}\nC-24,,,".encode() + b"\xff" + b",,,,2026-11-01,\n"
+    write_drop(tmp_path, "crm_customers", files)
+    landing = LandingZone.from_uri(str(tmp_path))
+    taken = []
+    read_csv_segments = staging.read_csv_segments
+
+    def recorded(data, *args):
+        segments = read_csv_segments(data, *args)
+        taken.append((data, segments is not None))
+        return segments
+
+    def outcome():
+        report = load_drop(db, landing, "crm_customers", DT)
+        with db.cursor() as cur:
+            cur.execute("select _file, _line, r::text from raw.crm_customers r order by _file, _line")
+            rows = cur.fetchall()
+            cur.execute(
+                "select file, line, column_name, reason, record::text from ingest.quarantined_rows order by file, line"
+            )
+            rows += cur.fetchall()
+        db.rollback()
+        return rows, [(f.file, f.rows_read, f.rows_loaded, f.rows_quarantined, f.rejected_reason) for f in report.files]
+
+    monkeypatch.setattr("cdp.ingest.staging.read_csv_segments", recorded)
+    by_arrow = outcome()
+    monkeypatch.setattr("cdp.ingest.staging.read_csv_segments", lambda *args: None)
+    assert outcome() == by_arrow
+    expected = {content.encode(): arrow for content, arrow in CSV_FORMS.values()}
+    for data, arrow in taken:
+        if data in expected:
+            assert arrow == expected.pop(data), data
+    assert not expected  # every file was offered to Arrow's reader
+    rows, reports = by_arrow
+    assert sum(r[3] for r in reports) >= 3 and sum(1 for r in reports if r[4]) == 1  # defects found, not_utf8 rejected
+    assert ("gzipped.csv.gz", 2, 2, 0, None) in reports

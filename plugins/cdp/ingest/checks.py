@@ -86,12 +86,13 @@ def well_formed_test(source: Source) -> Callable[[Sequence[str | None]], bool]:
 # date one Python reads (which refuses what Postgres refuses: a 30 February, a month 13, year 0),
 # an integer of at most 18 digits (inside bigint). Anything else takes the staging table and its
 # checks; should Postgres still refuse a value, the loader loads the file again through them.
-_READY_TIMESTAMP = re.compile(
+READY_TIMESTAMP = (
     r"(\d{4}-\d{2}-\d{2})(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.]\d{1,6})?)?)?"
-    r"(?:Z|[+-](?:0\d|1[0-4]):[0-5]\d)?",
-    re.ASCII,
-).fullmatch
-_READY_INTEGER = re.compile(r"[+-]?\d{1,18}", re.ASCII).fullmatch
+    r"(?:Z|[+-](?:0\d|1[0-4]):[0-5]\d)?"
+)
+READY_INTEGER = r"[+-]?\d{1,18}"
+_READY_TIMESTAMP = re.compile(READY_TIMESTAMP, re.ASCII).fullmatch
+_READY_INTEGER = re.compile(READY_INTEGER, re.ASCII).fullmatch
 
 
 class _Dates:

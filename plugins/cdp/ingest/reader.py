@@ -201,9 +201,18 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _read_csv(text: io.TextIOBase, source: Source) -> Iterator[Row]:
-    reader = csv.reader(text)
-    header = next(reader, None)
+@dataclass(frozen=True)
+class CsvColumns:
+    """A CSV file's header, matched to the contract by name."""
+
+    names: list[str]  # the file's columns, in its order
+    positions: list[int]  # per contract column, its position in the file; len(names) when the file lacks it
+    extras: list[tuple[int, str]]  # the columns the contract does not know: (position, name)
+    absent: str | None  # the contract columns the file lacks, as a JSON array (see Row)
+
+
+def csv_columns(header: list[str] | None, source: Source) -> CsvColumns:
+    """The header's columns; raises FileRejected for a header the file cannot load with."""
     if header is None or not any(h.strip() for h in header):
         raise FileRejected("empty file")
     names = [h.strip() for h in header]
@@ -215,13 +224,22 @@ def _read_csv(text: io.TextIOBase, source: Source) -> Iterator[Row]:
     missing = [c for c in source.required_columns if c not in names]
     if missing:
         raise FileRejected(f"missing required column(s): {', '.join(missing)}")
-    width = len(names)
     position = {n: i for i, n in enumerate(names)}
+    return CsvColumns(
+        names=names,
+        positions=[position.get(c, len(names)) for c in source.column_names],
+        extras=[(i, n) for i, n in enumerate(names) if n not in set(source.column_names)],
+        absent=_array_literal([c for c in source.column_names if c not in position]),
+    )
+
+
+def _read_csv(text: io.TextIOBase, source: Source) -> Iterator[Row]:
+    reader = csv.reader(text)
+    columns = csv_columns(next(reader, None), source)
+    names, extras, absent = columns.names, columns.extras, columns.absent
+    width = len(names)
     # A column the file lacks reads the empty string appended after the row's own fields.
-    positions = [position.get(c, width) for c in source.column_names]
-    pick = itemgetter(*positions)
-    extras = [(i, n) for i, n in enumerate(names) if n not in set(source.column_names)]
-    absent = _array_literal([c for c in source.column_names if c not in position])
+    pick = itemgetter(*columns.positions)
     line = reader.line_num + 1
     for row in reader:
         start, line = line, reader.line_num + 1

@@ -16,14 +16,17 @@ no escaping, which one look at the joined line tells.
 
 from __future__ import annotations
 
+import gzip
 import queue
 import threading
-from collections.abc import Iterator
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
 from cdp.contracts import ColumnType, Source
 from cdp.ingest.checks import raw_ready_test, well_formed_test
+from cdp.ingest.columnar import Segment, read_csv_segments
 from cdp.ingest.reader import FileRejected, Row, json_text, read_rows
 from cdp.landing import LandingFile, LandingZone
 from cdp.warehouse.bulk import copy_field
@@ -197,6 +200,10 @@ class Prefetcher:
 
     def _parse(self, file_no: int, file: LandingFile) -> tuple[int, bytes] | None:
         """Queues the file's segments; returns (rows read, the last segment's staged rows), None when stopped."""
+        if self.lineage is not None and self.source.file_format == "csv" and file.file_format == "csv":
+            segments = self._columnar_segments(file)
+            if segments is not None:
+                return self._put_segments(file_no, segments)
         rows_read = 0
 
         def counted(rows: Iterator[Row]) -> Iterator[Row]:
@@ -226,3 +233,29 @@ class Prefetcher:
             if lines and not self._put(_CHUNK, "".join(lines).encode("utf-8")):
                 return None
         return rows_read, "".join(staged).encode("utf-8")
+
+    def _columnar_segments(self, file: LandingFile) -> Iterator[Segment] | None:
+        """The CSV file read by Arrow (cdp.ingest.columnar), None when the row reader must read it."""
+        with self.landing.open(file) as raw:
+            data = raw.read()
+        if file.compressed:
+            try:
+                data = gzip.decompress(data)
+            except (EOFError, OSError, zlib.error):  # the row reader names the defect
+                return None
+        lineage = (f"{self.lineage.dt.isoformat()}\t{copy_field(file.uri)}", copy_field(self.lineage.load_id))
+        return read_csv_segments(data, self.source, lineage, SEGMENT_ROWS)
+
+    def _put_segments(self, file_no: int, segments: Iterable[Segment]) -> tuple[int, bytes] | None:
+        rows_read, staged = 0, b""
+        for index, segment in enumerate(segments):
+            rows_read += segment.rows
+            if index:
+                if not self._put(_SEGMENT, staged):
+                    return None
+            for start in range(0, len(segment.ready), CHUNK_BYTES):
+                if not self._put(_CHUNK, segment.ready[start : start + CHUNK_BYTES]):
+                    return None
+            lines = copy_lines(iter(segment.staged), file_no, self.source)
+            staged = "".join(text for _, text in lines).encode("utf-8")
+        return rows_read, staged

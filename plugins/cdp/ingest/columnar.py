@@ -1,0 +1,207 @@
+"""Reading a CSV landing file with Arrow: parsed, checked and written out a column at a time.
+
+The row reader (cdp.ingest.reader) parses and checks a row at a time in Python, which costs
+several times what Postgres spends copying the row. Here Arrow's CSV parser reads the whole file
+into text columns, the readiness test (the one `cdp.ingest.checks.raw_ready_test` makes for a
+row) runs as a few vectorized tests per column, and the ready rows' COPY text is joined by
+Arrow too. The rows that are not ready become the row reader's rows, for the staging table.
+
+Only a file both parsers read the same way is read here: every line one record (no blank line,
+no line break inside a value), every quote in RFC 4180 form (a value wholly quoted, a quote
+inside it doubled), no NUL, no carriage return outside a CRLF line end, valid UTF-8, as many
+fields on every line as in the header. For any other file `read_csv_segments` returns None and
+the row reader reads it (and finds its defects, with their lines).
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from cdp.contracts import ColumnType, Source
+from cdp.ingest.checks import ISO_DATE, READY_INTEGER, READY_TIMESTAMP
+from cdp.ingest.reader import CsvColumns, FileRejected, Row, csv_columns
+
+# A line of RFC 4180 fields: each either unquoted (no quote, comma or line break) or wholly
+# quoted (a quote inside doubled). Python's csv module and Arrow read such a line the same way.
+_FIELD = r'(?:[^",\r\n]*|"(?:[^"\r\n]|"")*")'
+_RFC_LINE = rf"^{_FIELD}(?:,{_FIELD})*\r?$"
+# A required text value is surely present when it starts with a printable ASCII character (no
+# blank): what the checks' first test of presence accepts without trimming.
+_PRESENT = r"^[!-~]"
+_PLAIN_DECIMAL = r"^[+-]?(?:\d+(?:[.]\d*)?|[.]\d+)$"
+
+
+@dataclass
+class Segment:
+    """Up to `segment_rows` consecutive rows of the file."""
+
+    ready: bytes  # COPY text of the ready rows, for raw.<source> (see cdp.ingest.staging.copy_lines)
+    staged: list[Row]  # the other rows, for the staging table
+    rows: int
+
+
+def read_csv_segments(
+    data: bytes, source: Source, lineage: tuple[str, str], segment_rows: int
+) -> Iterator[Segment] | None:
+    """The file's segments, each checked when it is taken (while Postgres copies the one before),
+    or None when the file is not one this reader takes (see above).
+    `lineage`: a ready row's COPY text between its values and its line number (_dt, _file), and
+    its load id (_load_id), as cdp.ingest.staging.copy_lines writes them."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    if b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    header_end = data.find(b"\n")
+    if header_end < 0 or b'"' in data[:header_end]:
+        return None
+    try:
+        columns = csv_columns(data[:header_end].decode("utf-8").removesuffix("\r").split(","), source)
+    except (UnicodeDecodeError, FileRejected):
+        return None
+    body = data[header_end + 1 :]
+    lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+    if not body or not _quotes_in_rfc_form(body):
+        return None
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(body),
+            read_options=pa_csv.ReadOptions(column_names=[f"c{i}" for i in range(len(columns.names))]),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=False),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys((f"c{i}" for i in range(len(columns.names))), pa.string()),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid:  # a line of another width, or not UTF-8
+        return None
+    if table.num_rows != lines:  # a blank line: the row reader numbers lines around it
+        return None
+    dt_and_file, load_id = lineage
+    after_line = f"{load_id}\t\t{columns.absent or ''}\n"  # _load_id, _extra (none), _absent; CSV: NULL is ''
+    return _segments(table, columns, source, (dt_and_file, after_line), segment_rows)
+
+
+def _quotes_in_rfc_form(body: bytes) -> bool:
+    if b'"' not in body:
+        return True
+    quoted = [line for line in body.split(b"\n") if b'"' in line]
+    try:
+        lines = pa.array(quoted, pa.binary()).cast(pa.string())
+    except pa.ArrowInvalid:  # not UTF-8
+        return False
+    return pc.all(pc.match_substring_regex(lines, _RFC_LINE)).as_py()
+
+
+def _segments(
+    table: pa.Table, columns: CsvColumns, source: Source, lineage: tuple[str, str], segment_rows: int
+) -> Iterator[Segment]:
+    file_columns = [column.combine_chunks() for column in table.columns]
+    file_columns.append(pa.array([""] * table.num_rows, pa.string()))  # what a column the file lacks reads
+    values = [file_columns[i] for i in columns.positions]
+    ready = _ready_mask(values, [file_columns[i] for i, _ in columns.extras], source)
+    line_numbers = pa.array(range(2, table.num_rows + 2), pa.int64())
+    for start in range(0, table.num_rows, segment_rows):
+        length = min(segment_rows, table.num_rows - start)
+        mask = ready.slice(start, length)
+        lines = line_numbers.slice(start, length)
+        ready_values = [pc.filter(column.slice(start, length), mask) for column in values]
+        text = _copy_text(ready_values, pc.filter(lines, mask), lineage)
+        others = pc.indices_nonzero(pc.invert(mask))
+        staged = _staged_rows(table.slice(start, length), others, lines, columns) if len(others) else []
+        yield Segment(text, staged, length)
+
+
+def _ready_mask(values: list[pa.Array], extras: list[pa.Array], source: Source) -> pa.Array:
+    """Per row, whether it is ready for raw (sound, not exact: a row this calls not ready may
+    still be good; the staging table's checks decide)."""
+    tests = [pc.equal(extra, "") for extra in extras]  # a value in an unknown column is kept in _extra: staged
+    for column, value in zip(source.columns, values, strict=True):
+        missing = pc.equal(value, "")
+        if column.allowed:
+            members = pa.array(column.allowed, pa.string())
+            test = pc.is_in(value, value_set=members)
+            test = test if column.required else pc.or_(test, missing)
+        elif column.type is ColumnType.STRING:
+            test = pc.match_substring_regex(value, _PRESENT) if column.required else None
+        else:
+            test = _typed_ready(value, column.type)
+            test = test if column.required else pc.or_(test, missing)
+        if test is not None:
+            tests.append(test)
+    ready = pa.array([True] * len(values[0]))
+    for test in tests:
+        ready = pc.and_(ready, test)
+    return ready
+
+
+def _typed_ready(value: pa.Array, column_type: ColumnType) -> pa.Array:
+    if column_type is ColumnType.TIMESTAMP:
+        return pc.and_(pc.match_substring_regex(value, f"^{READY_TIMESTAMP}$"), _real_dates(value))
+    if column_type is ColumnType.DATE:
+        return pc.and_(pc.match_substring_regex(value, ISO_DATE), _real_dates(value))
+    if column_type is ColumnType.INTEGER:
+        return pc.match_substring_regex(value, f"^{READY_INTEGER}$")
+    if column_type is ColumnType.DECIMAL:
+        return pc.and_(pc.match_substring_regex(value, _PLAIN_DECIMAL), pc.less_equal(pc.utf8_length(value), 1000))
+    if column_type is ColumnType.BOOLEAN:
+        return pc.is_in(pc.utf8_lower(value), value_set=pa.array(["true", "false"]))
+    return pc.equal(value, "\x00")  # JSON in a CSV file: the checks read it (never true: no NUL here)
+
+
+def _real_dates(value: pa.Array) -> pa.Array:
+    """Whether each value's first ten characters are a date Python reads (no 30 February): a
+    drop's values fall on few dates, each read once."""
+    prefixes = pc.utf8_slice_codeunits(value, 0, 10)
+    real = []
+    for prefix in pc.unique(prefixes).to_pylist():
+        try:
+            date.fromisoformat(prefix)
+        except ValueError:
+            continue
+        real.append(prefix)
+    return pc.is_in(prefixes, value_set=pa.array(real, pa.string()))
+
+
+def _copy_text(values: list[pa.Array], lines: pa.Array, lineage: tuple[str, str]) -> bytes:
+    """The rows' COPY text lines for raw: the values (an empty one is NULL), the lineage before the
+    line number, the line number, the lineage after it (which ends the line)."""
+    if len(lines) == 0:
+        return b""
+    before_line, after_line = lineage
+    joined = pc.binary_join_element_wise(
+        *map(_escaped, values), pa.scalar(before_line), pc.cast(lines, pa.string()), pa.scalar(after_line), "\t"
+    )
+    # The rows lie one after another in the array's data buffer: that stretch of it is the text.
+    _, offsets, data = joined.buffers()
+    offsets = memoryview(offsets).cast("i")
+    return data.to_pybytes()[offsets[joined.offset] : offsets[joined.offset + len(joined)]]
+
+
+def _escaped(value: pa.Array) -> pa.Array:
+    for plain, escape in (("\\", "\\\\"), ("\t", "\\t")):
+        if pc.any(pc.match_substring(value, plain)).as_py():
+            value = pc.replace_substring(value, plain, escape)
+    return value
+
+
+def _staged_rows(segment: pa.Table, others: pa.Array, lines: pa.Array, columns: CsvColumns) -> list[Row]:
+    """The row reader's rows for the given rows of the segment (cdp.ingest.reader._read_csv)."""
+    taken = [column.to_pylist() for column in segment.take(others).columns]
+    numbers = pc.take(lines, others).to_pylist()
+    width = len(columns.names)
+    rows = []
+    for k, line in enumerate(numbers):
+        fields = [column[k] for column in taken]
+        fields.append("")
+        values = [fields[i] if i < width else "" for i in columns.positions]
+        extra = {n: fields[i] for i, n in columns.extras if fields[i] != ""} or None if columns.extras else None
+        rows.append((line, values, extra, None, None, columns.absent))
+    return rows
