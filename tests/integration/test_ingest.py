@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cdp.ingest import staging
+from cdp.ingest import jsonl_batches, staging
 from cdp.ingest.loader import DropIncomplete, ensure_tables, load_drop
 from cdp.landing import LandingZone
 
@@ -636,9 +636,9 @@ def _edge_outcome(db, landing: LandingZone) -> list:
 
 
 def test_neither_the_ready_path_nor_the_well_formed_mark_changes_a_rows_outcome(db, tmp_path, monkeypatch):
-    """CSV files are read by Arrow, rows ready for raw skip the staging table, and the staging table
-    skips the patterns of rows marked well-formed: without each shortcut in turn (the row reader,
-    then every row staged, then none marked) every outcome is the same."""
+    """CSV files are read by Arrow and JSONL files in batches, rows ready for raw skip the staging
+    table, and the staging table skips the patterns of rows marked well-formed: without each
+    shortcut in turn (the row reader, then every row staged, then none marked) every outcome is the same."""
     landing = _write_edge_drops(tmp_path)
     ready_rows = []
     ready_test = staging.raw_ready_test
@@ -647,8 +647,9 @@ def test_neither_the_ready_path_nor_the_well_formed_mark_changes_a_rows_outcome(
         ready = ready_test(source)
         return lambda values: ready(values) and not ready_rows.append(values)
 
-    outcomes = [_edge_outcome(db, landing)]  # the CSV drops read by Arrow (cdp.ingest.columnar)
+    outcomes = [_edge_outcome(db, landing)]  # CSV read by Arrow, JSONL in batches (whole-file readers)
     monkeypatch.setattr("cdp.ingest.staging.read_csv_segments", lambda *args: None)
+    monkeypatch.setattr("cdp.ingest.staging.read_jsonl_segments", lambda *args: None)
     monkeypatch.setattr("cdp.ingest.staging.raw_ready_test", counted)
     outcomes.append(_edge_outcome(db, landing))
     assert len(ready_rows) >= 5  # the edge drops' ready rows took the ready path
@@ -751,3 +752,99 @@ def test_arrow_reads_a_csv_file_as_the_row_reader_does_or_leaves_it_to_the_row_r
     rows, reports = by_arrow
     assert sum(r[3] for r in reports) >= 3 and sum(1 for r in reports if r[4]) == 1  # defects found, not_utf8 rejected
     assert ("gzipped.csv.gz", 2, 2, 0, None) in reports
+
+
+def _web(event_id: str, **fields) -> str:
+    """A web event with every key of the contract (the generated files' form), `fields` changed."""
+    event = {
+        "event_id": event_id,
+        "event_type": "login",
+        "occurred_at": "2026-11-01T10:00:00.5Z",
+        "ecid": "d",
+        "customer_id": None,
+        "email": None,
+        "properties": None,
+    }
+    return json.dumps({**event, **fields}, ensure_ascii=False)
+
+
+# JSON lines of every kind, in files whose batches of 4 lines mix plain rows with one odd line each.
+JSONL_LINES = [
+    _web("plain-1", properties={"url": "https://x.example/a?b=1&c=é", "n": [1, 2.50, -0.0, 3]}),
+    _web("plain-2", customer_id="C-1", email="a@b.com", properties=None),
+    _web("plain-3", properties={"tab": "a\tb", "quote": '"q"', "slash": "a\\b", "emoji": "🎉", "rtl": "עברית"}),
+    _web("plain-4", properties=[]),
+    _web("exponent", properties={"n": 1.5e300}),
+    '{"event_id":"beyond","event_type":"login","occurred_at":"2026-11-01","ecid":"d","properties":{"n":1e400}}',
+    '{"event_id":"tiny","event_type":"login","occurred_at":"2026-11-01","ecid":"d","properties":[1e-400]}',
+    '{"event_id":"long","event_type":"login","occurred_at":"2026-11-01","ecid":"d","properties":[12345678901234567890]}',
+    '{"event_id":"escaped","event_type":"login","occurred_at":"2026-11-01","ecid":"d","properties":{"a":"\\u00e9"}}',
+    '{"event_id":"nul","event_type":"login","occurred_at":"2026-11-01","ecid":"d\\u0000"}',
+    _web("string-json", properties="x"),
+    _web("number-text", customer_id=12),
+    '{"event_id":"absent","event_type":"login","occurred_at":"2026-11-01","ecid":"d"}',
+    _web("unknown", channel="app"),
+    _web("bad-time", occurred_at="2026-02-30T10:00:00Z"),
+    _web("bad-type", event_type="logout"),
+    _web("blank-id", ecid=" "),
+    _web("empty-time", occurred_at=""),
+    "",
+    "   ",
+    '{"event_id":"two"} {"event_id":"values"}',
+    '{"event_id":"a","event_type":"login","occurred_at":"2026-11-01","ecid":"d"},{"event_id":"b"}',
+    "[1, 2]",
+    "not json",
+]
+
+
+def test_jsonl_batches_read_a_file_as_the_row_reader_does(db, tmp_path, monkeypatch):
+    plain = [line for line in JSONL_LINES if '"plain-' in line]
+    odd = [line for line in JSONL_LINES if '"plain-' not in line]
+    mixed = "".join(f"{chr(10).join(plain[:3])}\n{line}\n" for line in odd)  # each batch of 4: 3 plain, 1 odd
+    write_drop(
+        tmp_path,
+        "web_events",
+        {
+            "mixed.jsonl": mixed.encode(),
+            "plain.jsonl.gz": gzip.compress(("\n".join(plain * 3)).encode()),  # no line break at the end
+            "crlf.jsonl": ("\r\n".join(plain) + "\r\n").encode(),
+            "bom.jsonl": ("\ufeff" + "\n".join(plain)).encode(),
+            "not_utf8.jsonl": plain[0].encode() + b"\n" + plain[1].encode()[:-2] + b'\xff"}\n',
+            "blank.jsonl": b"\n \n",
+        },
+    )
+    landing = LandingZone.from_uri(str(tmp_path))
+    monkeypatch.setattr("cdp.ingest.jsonl_batches.BATCH_LINES", 4)
+    batches = []
+    ready_text = jsonl_batches._BatchReader.ready_text
+
+    def recorded(self, batch, first_line):
+        text = ready_text(self, batch, first_line)
+        batches.append(text is not None)
+        return text
+
+    def outcome():
+        report = load_drop(db, landing, "web_events", DT)
+        with db.cursor() as cur:
+            cur.execute("select _file, _line, event_id, r::text from raw.web_events r order by _file, _line")
+            rows = cur.fetchall()
+            cur.execute(
+                "select file, line, column_name, reason, record::text from ingest.quarantined_rows order by file, line"
+            )
+            rows += cur.fetchall()
+        db.rollback()
+        return rows, [(f.file, f.rows_read, f.rows_loaded, f.rows_quarantined, f.rejected_reason) for f in report.files]
+
+    monkeypatch.setattr(jsonl_batches._BatchReader, "ready_text", recorded)
+    in_batches = outcome()
+    monkeypatch.setattr("cdp.ingest.staging.read_jsonl_segments", lambda *args: None)
+    assert outcome() == in_batches
+    # the plain batches were read whole (mixed: none; plain: 3 of 3), the others line by line
+    assert batches.count(True) == 3 and batches.count(False) == len(odd)
+    reports = {r[0]: r[1:] for r in in_batches[1]}
+    assert reports["plain.jsonl.gz"] == (12, 12, 0, None)
+    assert reports["crlf.jsonl"] == (4, 4, 0, None) and reports["bom.jsonl"] == (4, 4, 0, None)
+    assert reports["not_utf8.jsonl"][3].startswith("not valid UTF-8") and reports["blank.jsonl"][3] == "empty file"
+    loaded = {row[2] for row in in_batches[0] if len(row) == 4 and row[0].endswith("mixed.jsonl")}
+    assert {"exponent", "tiny", "long", "escaped", "absent", "unknown", "number-text"} <= loaded
+    assert not {"beyond", "nul", "string-json", "bad-time", "bad-type", "blank-id", "empty-time"} & loaded

@@ -4,7 +4,7 @@ The row reader (cdp.ingest.reader) parses and checks a row at a time in Python, 
 several times what Postgres spends copying the row. Here Arrow's CSV parser reads the whole file
 into text columns, the readiness test (the one `cdp.ingest.checks.raw_ready_test` makes for a
 row) runs as a few vectorized tests per column, and the ready rows' COPY text is joined by
-Arrow too. The rows that are not ready become the row reader's rows, for the staging table.
+Arrow too. The rows that are not ready become the row reader's rows (mostly for the staging table).
 
 Only a file both parsers read the same way is read here: every line one record (no blank line,
 no line break inside a value), every quote in RFC 4180 form (a value wholly quoted, a quote
@@ -40,11 +40,11 @@ _PLAIN_DECIMAL = r"^[+-]?(?:\d+(?:[.]\d*)?|[.]\d+)$"
 
 @dataclass
 class Segment:
-    """Up to `segment_rows` consecutive rows of the file."""
+    """Up to `segment_rows` consecutive rows of a file, as a reader that takes a whole file gives them."""
 
-    ready: bytes  # COPY text of the ready rows, for raw.<source> (see cdp.ingest.staging.copy_lines)
-    staged: list[Row]  # the other rows, for the staging table
-    rows: int
+    ready: list[bytes]  # COPY text of ready rows, for raw.<source> (as cdp.ingest.staging.copy_lines writes it)
+    rows: list[Row]  # the others, as the row reader reads them: copy_lines sorts them
+    count: int  # rows read
 
 
 def read_csv_segments(
@@ -115,8 +115,8 @@ def _segments(
         ready_values = [pc.filter(column.slice(start, length), mask) for column in values]
         text = _copy_text(ready_values, pc.filter(lines, mask), lineage)
         others = pc.indices_nonzero(pc.invert(mask))
-        staged = _staged_rows(table.slice(start, length), others, lines, columns) if len(others) else []
-        yield Segment(text, staged, length)
+        rows = _rows(table.slice(start, length), others, lines, columns) if len(others) else []
+        yield Segment([text], rows, length)
 
 
 def _ready_mask(values: list[pa.Array], extras: list[pa.Array], source: Source) -> pa.Array:
@@ -192,7 +192,7 @@ def _escaped(value: pa.Array) -> pa.Array:
     return value
 
 
-def _staged_rows(segment: pa.Table, others: pa.Array, lines: pa.Array, columns: CsvColumns) -> list[Row]:
+def _rows(segment: pa.Table, others: pa.Array, lines: pa.Array, columns: CsvColumns) -> list[Row]:
     """The row reader's rows for the given rows of the segment (cdp.ingest.reader._read_csv)."""
     taken = [column.to_pylist() for column in segment.take(others).columns]
     numbers = pc.take(lines, others).to_pylist()

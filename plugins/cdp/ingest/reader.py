@@ -13,7 +13,7 @@ import io
 import json
 import math
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from operator import itemgetter
@@ -355,6 +355,16 @@ def _unreadable(line_number: int, line: str, width: int, error: str, column: str
 
 
 def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
+    seen_content = False
+    for row in jsonl_rows(enumerate(text, start=1), source):
+        seen_content = True
+        yield row
+    if not seen_content:
+        raise FileRejected("empty file")
+
+
+def jsonl_rows(numbered_lines: Iterable[tuple[int, str]], source: Source) -> Iterator[Row]:
+    """The rows of JSON lines (each with its line break, as a text file reads it), blank lines skipped."""
     names = source.column_names
     known = frozenset(names)
     width = len(names)
@@ -362,11 +372,9 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
     scalar_names = [c.name for c in source.columns if c.type is not ColumnType.JSON]
     loads, scan, decode = _json_decoder.decode, _scan_json, _object_decoder(source)
     undecoded = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
-    seen_content = False
-    for line_number, line in enumerate(text, start=1):
+    for line_number, line in numbered_lines:
         if line.isspace() or not line:
             continue
-        seen_content = True
         if JSON_NUL not in line:  # a NUL inside a string is a defect json's path names
             try:
                 fields = decode(line)
@@ -406,5 +414,3 @@ def _read_jsonl(text: io.TextIOBase, source: Source) -> Iterator[Row]:
         # Known keys only here: the object has every column when it has as many keys.
         absent = None if len(obj) == width else _array_literal([n for n in names if n not in obj])
         yield line_number, values, None, None, None, absent
-    if not seen_content:
-        raise FileRejected("empty file")

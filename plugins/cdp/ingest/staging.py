@@ -21,12 +21,14 @@ import queue
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 
 from cdp.contracts import ColumnType, Source
 from cdp.ingest.checks import raw_ready_test, well_formed_test
 from cdp.ingest.columnar import Segment, read_csv_segments
+from cdp.ingest.jsonl_batches import read_jsonl_segments
 from cdp.ingest.reader import FileRejected, Row, json_text, read_rows
 from cdp.landing import LandingFile, LandingZone
 from cdp.warehouse.bulk import copy_field
@@ -185,9 +187,21 @@ class Prefetcher:
         return False
 
     def _parse_all(self) -> None:
+        # The next file is read whole (and decompressed, which frees the GIL) while this one is parsed.
+        with ThreadPoolExecutor(1, thread_name_prefix=f"read-{self.source.name}") as reader:
+            self._parse_files(reader)
+
+    def _parse_files(self, reader: ThreadPoolExecutor) -> None:
+        def read(index: int) -> Future | None:
+            if index < len(self.files) and self._read_whole(self.files[index]):
+                return reader.submit(self._whole_file, self.files[index])
+            return None
+
+        next_whole = read(0)
         for file_no, file in enumerate(self.files, start=1):
+            whole, next_whole = next_whole, read(file_no)
             try:
-                end = self._parse(file_no, file)
+                end = self._parse(file_no, file, None if whole is None else whole.result())
             except FileRejected as exc:
                 if not self._put(_REJECTED, exc):
                     return
@@ -198,12 +212,13 @@ class Prefetcher:
             if end is None or not self._put(_END, end):
                 return
 
-    def _parse(self, file_no: int, file: LandingFile) -> tuple[int, bytes] | None:
-        """Queues the file's segments; returns (rows read, the last segment's staged rows), None when stopped."""
-        if self.lineage is not None and self.source.file_format == "csv" and file.file_format == "csv":
-            segments = self._columnar_segments(file)
+    def _parse(self, file_no: int, file: LandingFile, data: bytes | None) -> tuple[int, bytes] | None:
+        """Queues the file's segments; returns (rows read, the last segment's staged rows), None when
+        stopped. `data`: the file's content when it was read whole (see _read_whole)."""
+        if data is not None:
+            segments = self._whole_file_segments(file, data)
             if segments is not None:
-                return self._put_segments(file_no, segments)
+                return self._put_segments(file_no, file, segments)
         rows_read = 0
 
         def counted(rows: Iterator[Row]) -> Iterator[Row]:
@@ -234,28 +249,43 @@ class Prefetcher:
                 return None
         return rows_read, "".join(staged).encode("utf-8")
 
-    def _columnar_segments(self, file: LandingFile) -> Iterator[Segment] | None:
-        """The CSV file read by Arrow (cdp.ingest.columnar), None when the row reader must read it."""
+    def _read_whole(self, file: LandingFile) -> bool:
+        """Whether a reader that takes a whole file may read it: one whose rows may go straight into raw."""
+        return self.lineage is not None and file.file_format == self.source.file_format
+
+    def _whole_file(self, file: LandingFile) -> bytes | None:
+        """The file's content, decompressed; None when it does not decompress (the row reader names the defect)."""
+        if self.stopping.is_set():
+            return None
         with self.landing.open(file) as raw:
             data = raw.read()
         if file.compressed:
             try:
                 data = gzip.decompress(data)
-            except (EOFError, OSError, zlib.error):  # the row reader names the defect
+            except (EOFError, OSError, zlib.error):
                 return None
-        lineage = (f"{self.lineage.dt.isoformat()}\t{copy_field(file.uri)}", copy_field(self.lineage.load_id))
-        return read_csv_segments(data, self.source, lineage, SEGMENT_ROWS)
+        return data
 
-    def _put_segments(self, file_no: int, segments: Iterable[Segment]) -> tuple[int, bytes] | None:
+    def _whole_file_segments(self, file: LandingFile, data: bytes) -> Iterator[Segment] | None:
+        """The file read whole, by Arrow (CSV, cdp.ingest.columnar) or in batches of lines (JSONL,
+        cdp.ingest.jsonl_batches); None when the row reader must read it."""
+        lineage = (f"{self.lineage.dt.isoformat()}\t{copy_field(file.uri)}", copy_field(self.lineage.load_id))
+        read_segments = read_csv_segments if file.file_format == "csv" else read_jsonl_segments
+        return read_segments(data, self.source, lineage, SEGMENT_ROWS)
+
+    def _put_segments(self, file_no: int, file: LandingFile, segments: Iterable[Segment]) -> tuple[int, bytes] | None:
         rows_read, staged = 0, b""
         for index, segment in enumerate(segments):
-            rows_read += segment.rows
-            if index:
-                if not self._put(_SEGMENT, staged):
-                    return None
-            for start in range(0, len(segment.ready), CHUNK_BYTES):
-                if not self._put(_CHUNK, segment.ready[start : start + CHUNK_BYTES]):
-                    return None
-            lines = copy_lines(iter(segment.staged), file_no, self.source)
-            staged = "".join(text for _, text in lines).encode("utf-8")
+            rows_read += segment.count
+            if index and not self._put(_SEGMENT, staged):
+                return None
+            ready, others = [], []
+            for is_ready, text in copy_lines(iter(segment.rows), file_no, self.source, file.uri, self.lineage):
+                (ready if is_ready else others).append(text)
+            chunks = [*segment.ready, "".join(ready).encode("utf-8")] if ready else segment.ready
+            for chunk in chunks:
+                for start in range(0, len(chunk), CHUNK_BYTES):
+                    if not self._put(_CHUNK, chunk[start : start + CHUNK_BYTES] if len(chunk) > CHUNK_BYTES else chunk):
+                        return None
+            staged = "".join(others).encode("utf-8")
         return rows_read, staged

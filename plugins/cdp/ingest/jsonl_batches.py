@@ -1,0 +1,222 @@
+"""Reading a JSONL landing file in batches of lines, checked and written out a column at a time.
+
+The row reader (cdp.ingest.reader) decodes and checks a line at a time, with several Python steps
+per value. Here msgspec decodes a batch of lines as one JSON array of structs, a JSON column kept
+as the text it was delivered in (jsonb reads it as the row reader's spelling of it: the same
+keys, values and digits). Each of the batch's columns is then tested as a whole, one pass of C
+code per test (a set, a membership, one regular expression over the joined values), for what
+`cdp.ingest.checks.raw_ready_test` asks of a ready row; when every row passes, the batch's COPY
+text for raw is joined column by column. A batch with any other row (a defect, an absent key, a
+number or a boolean in a text column, an escaped NUL or a unicode escape, a number with an
+exponent or of 16 digits and more in a JSON column, a blank line) is read by the row reader, line
+by line: a batch is all or nothing, so every row read here is one the row reader finds ready.
+
+Only a file of valid UTF-8 with no carriage return and no byte-order mark is read here; for any
+other `read_jsonl_segments` returns None and the row reader reads it (and names its defects).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
+from itertools import repeat
+from operator import attrgetter
+
+import msgspec
+
+from cdp.contracts import ColumnType, Source
+from cdp.ingest.checks import _PATTERNS, READY_INTEGER, READY_TIMESTAMP
+from cdp.ingest.columnar import Segment
+from cdp.ingest.reader import jsonl_rows
+from cdp.warehouse.bulk import copy_field
+
+BATCH_LINES = 2000
+_UNSET = msgspec.UNSET
+# Per line, a test of the lines joined by "\n": every value of the batch matches `pattern`.
+_EVERY = "(?:{pattern}\n)*{pattern}"
+_TIMESTAMP = READY_TIMESTAMP.replace("(\\d{4}-\\d{2}-\\d{2})", "\\d{4}-\\d{2}-\\d{2}", 1)
+_FORMS = {
+    ColumnType.TIMESTAMP: _TIMESTAMP,
+    ColumnType.DATE: r"\d{4}-\d{2}-\d{2}",
+    ColumnType.INTEGER: READY_INTEGER,
+    ColumnType.DECIMAL: r"[+-]?(?:\d+(?:[.]\d*)?|[.]\d+)",
+}
+# In a JSON column's values joined after NULs: one that is not an object, an array or null.
+_NOT_NESTED = re.compile(rb"\x00(?:[^{\[n]|n(?!ull(?:\x00|$)))")
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+
+
+def _plain_fraction(text: str) -> int:
+    """msgspec's float hook for a JSON column's numbers: a number with an exponent, or too long
+    for a float, is the row reader's to read (json's reading of it may differ from jsonb's)."""
+    if "e" in text or "E" in text or len(text) > 300:
+        raise ValueError("not a plain fraction")
+    return 0
+
+
+# A JSON column's values, decoded only to be looked at (their text is what is kept).
+_decode_json_values = msgspec.json.Decoder(float_hook=_plain_fraction).decode
+_ESCAPED = ("\\", "\t", "\n", "\r")
+
+
+def read_jsonl_segments(
+    data: bytes, source: Source, lineage: tuple[str, str], segment_rows: int
+) -> Iterator[Segment] | None:
+    """The file's segments, each read when it is taken, or None when the file is not one this
+    reader takes (see above). `lineage`: as for cdp.ingest.columnar.read_csv_segments."""
+    if data.startswith(b"\xef\xbb\xbf") or b"\r" in data:
+        return None
+    if not data.isascii():  # (ASCII is UTF-8: no need to decode it to know)
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    lines = data.split(b"\n")
+    ends_with_break = not lines[-1]
+    if ends_with_break:
+        lines.pop()
+    if not any(line.strip() for line in lines):  # an empty file: the row reader rejects it
+        return None
+    return _segments(lines, ends_with_break, _BatchReader(source, lineage), segment_rows)
+
+
+def _segments(lines: list[bytes], ends_with_break: bool, reader: _BatchReader, segment_rows: int) -> Iterator[Segment]:
+    for start in range(0, len(lines), segment_rows):
+        ready, rows, count = [], [], 0
+        for first in range(start, min(start + segment_rows, len(lines)), BATCH_LINES):
+            batch = lines[first : min(first + BATCH_LINES, start + segment_rows, len(lines))]
+            text = reader.ready_text(batch, first + 1)
+            if text is not None:
+                ready.append(text.encode("utf-8"))
+                count += len(batch)
+                continue
+            numbered = [(first + 1 + k, line.decode("utf-8") + "\n") for k, line in enumerate(batch)]
+            if not ends_with_break and first + len(batch) == len(lines):
+                numbered[-1] = (numbered[-1][0], numbered[-1][1][:-1])
+            read = list(jsonl_rows(numbered, reader.source))  # a row per line that is not blank
+            rows += read
+            count += len(read)
+        yield Segment(ready, rows, count)
+
+
+class _BatchReader:
+    """A source's batch decoder and column tests."""
+
+    def __init__(self, source: Source, lineage: tuple[str, str]):
+        self.source = source
+        fields = [
+            (
+                f"c{i}",
+                (msgspec.Raw if c.type is ColumnType.JSON else str | None) | msgspec.UnsetType,
+                msgspec.field(default=_UNSET, name=c.name),
+            )
+            for i, c in enumerate(source.columns)
+        ]
+        # (gc=False: the batch's structs hold only strings and raw texts, no cycle for the collector to look for)
+        row_type = msgspec.defstruct(f"{source.name}_batch_row", fields, forbid_unknown_fields=True, gc=False)
+        self.decode = msgspec.json.Decoder(list[row_type]).decode
+        self.fields = [attrgetter(f"c{i}") for i in range(len(source.columns))]
+        self.tests = [_column_test(c) for c in source.columns]
+        self.dt_and_file = lineage[0]
+        self.after_line = f"{lineage[1]}\t\\N\t\\N\n"  # _load_id, _extra and _absent (none)
+
+    def ready_text(self, batch: list[bytes], first_line: int) -> str | None:
+        """The batch's COPY text for raw when every line is a ready row, else None."""
+        joined = b",".join(batch)
+        if b"\\u0000" in joined:  # a NUL: the row reader quarantines it
+            return None
+        try:  # (a blank line leaves the array malformed)
+            decoded = self.decode(b"[" + joined + b"]")
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return None
+        if len(decoded) != len(batch):  # a line of two values
+            return None
+        columns = [list(map(field, decoded)) for field in self.fields]
+        texts = []
+        for test, column in zip(self.tests, columns, strict=True):
+            if _UNSET in column:  # an absent key: the row reader records it in _absent
+                return None
+            text = test(column)
+            if text is None:
+                return None
+            texts.append(text)
+        lines = map(str, range(first_line, first_line + len(batch)))
+        return "".join(map("\t".join, zip(*texts, repeat(self.dt_and_file), lines, repeat(self.after_line))))
+
+
+def _column_test(column) -> Callable[[Sequence], list[str] | None]:
+    """A test of one column of a batch: its values as COPY text when every one is ready, else None."""
+    if column.type is ColumnType.JSON:
+        return lambda values: None if column.required and b"null" in map(bytes, values) else _json_column(values)
+    if column.type is ColumnType.STRING:
+        allowed = frozenset(column.allowed) | (set() if column.required else {None, ""})
+
+        def strings(values: Sequence[str | None]) -> list[str] | None:
+            if column.allowed:
+                if not allowed.issuperset(values):
+                    return None
+            elif column.required and (None in values or "" in values or any(map(str.isspace, values))):
+                return None
+            return _copy_texts(values)
+
+        return strings
+    every = re.compile(_EVERY.format(pattern=_FORMS.get(column.type, "")), re.ASCII).fullmatch
+    dates = _real_dates if column.type in (ColumnType.TIMESTAMP, ColumnType.DATE) else None
+
+    def typed(values: Sequence[str | None]) -> list[str] | None:
+        present = values
+        if None in values or "" in values:
+            if column.required:
+                return None
+            present = [v for v in values if v]
+        if present:
+            if column.type is ColumnType.BOOLEAN:
+                if not {"true", "false"}.issuperset(map(str.lower, present)):
+                    return None
+            elif every("\n".join(present)) is None:
+                return None
+            if column.type is ColumnType.DECIMAL and not all(map(_PATTERNS[ColumnType.DECIMAL], present)):
+                return None
+            if dates is not None and not dates({v[:10] for v in present}):
+                return None
+        # A JSONL row's empty text in a typed column is missing (NULL), as the typed insert reads it.
+        return _copy_texts([v or None for v in values])
+
+    return typed
+
+
+def _json_column(values: Sequence[msgspec.Raw]) -> list[str] | None:
+    """Each value an object, an array or null, with no unicode escape and no number the row reader
+    reads otherwise (see `_plain_fraction`)."""
+    joined = b"\x00" + b"\x00".join(values)
+    if b"\\u" in joined or _NOT_NESTED.search(joined):
+        return None
+    digits = joined.translate(_DIGITS_AS_ZERO)
+    if b"0e" in digits or b"0E" in digits or b"0" * 16 in digits:  # maybe such a number: look at them
+        try:
+            _decode_json_values(b"[" + b",".join(values) + b"]")
+        except (msgspec.DecodeError, ValueError):
+            return None
+    texts = joined[1:].decode("utf-8").split("\x00")
+    if "null" in texts:
+        texts = [None if t == "null" else t for t in texts]
+    return _copy_texts(texts)
+
+
+def _copy_texts(values: Sequence[str | None]) -> list[str]:
+    """Values as COPY text: escaped where needed, NULL as \\N."""
+    present = [v for v in values if v is not None] if None in values else values
+    whole = "\x00".join(present)
+    if any(c in whole for c in _ESCAPED):
+        values = [None if v is None else copy_field(v) for v in values]
+    return ["\\N" if v is None else v for v in values] if None in values else list(values)
+
+
+def _real_dates(prefixes: set[str]) -> bool:
+    for prefix in prefixes:
+        try:
+            date.fromisoformat(prefix)
+        except ValueError:
+            return False
+    return True
