@@ -701,6 +701,11 @@ CSV_FORMS = {
         True,
     ),
     "extras.csv": (f"{CRM_HEADER},loyalty_tier\nC-10,,,,,,,2026-11-01,,gold\nC-11,,,,,,,2026-11-01,,\n", True),
+    "two_extras.csv": (
+        f"{CRM_HEADER},tier,note\nC-26,,,,,,,2026-11-01,,gold,\nC-27,,,,,,,2026-11-01,,,é x\n"
+        f'C-28,,,,,,,2026-11-01,,silver,"say ""hi"""\nC-29,,,,,,,2026-11-01,,,\nC-30,,,,,,,2026-11-01,,a,b\n',
+        True,
+    ),
     "defects.csv": (f"{CRM_HEADER}\nC-12,,,,1999-02-30,X,,2026-13-01,maybe\n,,,,,,,2026-11-01,\n", True),
     "blank_line.csv": (f"{CRM_HEADER}\nC-13,,,,,,,2026-11-01,\n\nC-14,,,,,,,2026-11-01,\n", False),
     "multiline.csv": (f'{CRM_HEADER}\nC-15,,,"two\nlines",,,,2026-11-01,\nC-16,,,,,,,2026-11-01,\n', False),
@@ -710,6 +715,7 @@ CSV_FORMS = {
     "lone_cr.csv": (f"{CRM_HEADER}\rC-20,,,,,,,2026-11-01,\r", False),
     "wide.csv": (f"{CRM_HEADER}\nC-21,,,,,,,2026-11-01,,extra\nC-22,,,,,,,2026-11-01,\n", False),
     "nul.csv": (f"{CRM_HEADER}\nC-23,,,a\x00b,,,,2026-11-01,\n", False),
+    "control.csv": (f"{CRM_HEADER}\nC-25,,,a\x01b,,,,2026-11-01,\n", False),
     "header_only.csv": (f"{CRM_HEADER}\n", False),
 }
 
@@ -848,3 +854,41 @@ def test_jsonl_batches_read_a_file_as_the_row_reader_does(db, tmp_path, monkeypa
     loaded = {row[2] for row in in_batches[0] if len(row) == 4 and row[0].endswith("mixed.jsonl")}
     assert {"exponent", "tiny", "long", "escaped", "absent", "unknown", "number-text"} <= loaded
     assert not {"beyond", "nul", "string-json", "bad-time", "bad-type", "blank-id", "empty-time"} & loaded
+
+
+def test_jsonl_batches_spell_an_amount_as_the_row_reader_does(db, tmp_path, monkeypatch):
+    """A decimal column delivered as a JSON number keeps its spelling either way; a value the batch
+    reader does not take (an exponent, a boolean, a nested value) leaves its batch to the row reader."""
+    from cdp.contracts import SOURCES
+
+    order = dict.fromkeys(SOURCES["ecommerce_orders"].column_names) | json.loads(ORDER_GOOD)  # every key, as generated
+    amounts = [10.5, "10.50", 10, 59.90, 12345678901234567890.12, -0.0, None, 1e3, True, [1], "x"]
+    lines = [json.dumps({**order, "order_id": f"O-{i}", "total_amount": a}) for i, a in enumerate(amounts)]
+    lines[3] = lines[3].replace("59.9", "59.90")
+    lines[4] = lines[4].replace("1.2345678901234567e+19", "12345678901234567890.12")
+    lines[7] = lines[7].replace("1000.0", "1e3")
+    write_drop(tmp_path, "ecommerce_orders", {"o.jsonl": ("\n".join(lines) + "\n").encode()})
+    landing = LandingZone.from_uri(str(tmp_path))
+    monkeypatch.setattr("cdp.ingest.jsonl_batches.BATCH_LINES", 1)
+    batches = []
+    ready_text = jsonl_batches._BatchReader.ready_text
+    monkeypatch.setattr(
+        jsonl_batches._BatchReader, "ready_text", lambda *args: batches.append(ready_text(*args)) or batches[-1]
+    )
+
+    def outcome():
+        load_drop(db, landing, "ecommerce_orders", DT)
+        with db.cursor() as cur:
+            cur.execute("select order_id, total_amount::text, r::text from raw.ecommerce_orders r order by _line")
+            rows = cur.fetchall()
+        rows.append(quarantined(db, "ecommerce_orders"))
+        db.rollback()
+        return rows
+
+    in_batches = outcome()
+    monkeypatch.setattr("cdp.ingest.staging.read_jsonl_segments", lambda *args: None)
+    assert outcome() == in_batches
+    assert [text is not None for text in batches] == [True] * 7 + [False] * 4
+    amounts_loaded = {order_id: amount for order_id, amount, _ in in_batches[:-1]}
+    assert amounts_loaded["O-1"] == "10.50" and amounts_loaded["O-3"] == "59.90"
+    assert amounts_loaded["O-4"] == "12345678901234567890.12" and amounts_loaded["O-7"] == "1000"

@@ -26,7 +26,7 @@ import pyarrow.csv as pa_csv
 
 from cdp.contracts import ColumnType, Source
 from cdp.ingest.checks import ISO_DATE, READY_INTEGER, READY_TIMESTAMP
-from cdp.ingest.reader import CsvColumns, FileRejected, Row, csv_columns
+from cdp.ingest.reader import CsvColumns, FileRejected, Row, csv_columns, json_text
 
 # A line of RFC 4180 fields: each either unquoted (no quote, comma or line break) or wholly
 # quoted (a quote inside doubled). Python's csv module and Arrow read such a line the same way.
@@ -36,6 +36,7 @@ _RFC_LINE = rf"^{_FIELD}(?:,{_FIELD})*\r?$"
 # blank): what the checks' first test of presence accepts without trimming.
 _PRESENT = r"^[!-~]"
 _PLAIN_DECIMAL = r"^[+-]?(?:\d+(?:[.]\d*)?|[.]\d+)$"
+_JSON_ESCAPED = r'[\x00-\x1f"\\]'
 
 
 @dataclass
@@ -56,7 +57,7 @@ def read_csv_segments(
     its load id (_load_id), as cdp.ingest.staging.copy_lines writes them."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
-    if b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+    if b"\x00" in data or b"\x01" in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
         return None
     header_end = data.find(b"\n")
     if header_end < 0 or b'"' in data[:header_end]:
@@ -65,56 +66,77 @@ def read_csv_segments(
         columns = csv_columns(data[:header_end].decode("utf-8").removesuffix("\r").split(","), source)
     except (UnicodeDecodeError, FileRejected):
         return None
-    body = data[header_end + 1 :]
-    lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
-    if not body or not _quotes_in_rfc_form(body):
-        return None
+    body = pa.py_buffer(data).slice(header_end + 1)  # (no copy)
     try:
-        table = pa_csv.read_csv(
-            pa.py_buffer(body),
-            read_options=pa_csv.ReadOptions(column_names=[f"c{i}" for i in range(len(columns.names))]),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=False),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys((f"c{i}" for i in range(len(columns.names))), pa.string()),
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
+        lines = _read(body, ["line"], quote_char=False, delimiter="\x01", ignore_empty_lines=False).column(0)
+        table = _read(body, [f"c{i}" for i in range(len(columns.names))])
     except pa.ArrowInvalid:  # a line of another width, or not UTF-8
         return None
-    if table.num_rows != lines:  # a blank line: the row reader numbers lines around it
+    # Every line one record (a blank line would be skipped: the row reader numbers lines around
+    # it), every quote in RFC 4180 form.
+    if len(lines) == 0 or table.num_rows != len(lines) or not _quotes_in_rfc_form(lines):
         return None
-    dt_and_file, load_id = lineage
-    after_line = f"{load_id}\t\t{columns.absent or ''}\n"  # _load_id, _extra (none), _absent; CSV: NULL is ''
-    return _segments(table, columns, source, (dt_and_file, after_line), segment_rows)
-
-
-def _quotes_in_rfc_form(body: bytes) -> bool:
-    if b'"' not in body:
-        return True
-    quoted = [line for line in body.split(b"\n") if b'"' in line]
-    try:
-        lines = pa.array(quoted, pa.binary()).cast(pa.string())
-    except pa.ArrowInvalid:  # not UTF-8
-        return False
-    return pc.all(pc.match_substring_regex(lines, _RFC_LINE)).as_py()
-
-
-def _segments(
-    table: pa.Table, columns: CsvColumns, source: Source, lineage: tuple[str, str], segment_rows: int
-) -> Iterator[Segment]:
+    # (a backslash or a tab in a value must be escaped in COPY text; most files hold neither)
+    escape = b"\\" in data or b"\t" in data
     file_columns = [column.combine_chunks() for column in table.columns]
     file_columns.append(pa.array([""] * table.num_rows, pa.string()))  # what a column the file lacks reads
     values = [file_columns[i] for i in columns.positions]
-    ready = _ready_mask(values, [file_columns[i] for i, _ in columns.extras], source)
+    extras = [(name, file_columns[i]) for i, name in columns.extras]
+    ready = _ready_mask(values, [extra for _, extra in extras], source)
+    dt_and_file, load_id = lineage
+    # After the line number: _load_id, _extra, _absent (an empty field is NULL), then the line break.
+    after_line = [
+        pa.scalar(load_id),
+        _extra_json(extras) if extras else pa.scalar(""),
+        pa.scalar(f"{columns.absent or ''}\n"),
+    ]
+    return _segments(table, values, ready, columns, (pa.scalar(dt_and_file), after_line), segment_rows, escape)
+
+
+def _read(body: pa.Buffer, names: list[str], **parse_options) -> pa.Table:
+    """The CSV text as text columns (an empty field is the empty string)."""
+    return pa_csv.read_csv(
+        body,
+        read_options=pa_csv.ReadOptions(column_names=names, use_threads=False),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=False, **parse_options),
+        convert_options=pa_csv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
+    )
+
+
+def _quotes_in_rfc_form(lines: pa.ChunkedArray) -> bool:
+    quoted = pc.filter(lines, pc.match_substring(lines, '"'))
+    return len(quoted) == 0 or pc.all(pc.match_substring_regex(quoted, _RFC_LINE)).as_py()
+
+
+def _segments(
+    table: pa.Table,
+    values: list[pa.Array],
+    ready: pa.Array,
+    columns: CsvColumns,
+    lineage: tuple[pa.Scalar, list[pa.Array | pa.Scalar]],
+    segment_rows: int,
+    escape: bool,
+) -> Iterator[Segment]:
+    """The segments' COPY text and other rows; `values`: the contract's columns, `ready`: the mask,
+    `lineage`: the COPY text before a row's line number and the fields after it."""
+    before_line, after_line = lineage
     line_numbers = pa.array(range(2, table.num_rows + 2), pa.int64())
     for start in range(0, table.num_rows, segment_rows):
         length = min(segment_rows, table.num_rows - start)
         mask = ready.slice(start, length)
         lines = line_numbers.slice(start, length)
-        ready_values = [pc.filter(column.slice(start, length), mask) for column in values]
-        text = _copy_text(ready_values, pc.filter(lines, mask), lineage)
         others = pc.indices_nonzero(pc.invert(mask))
+        ready_values = [_taken(column.slice(start, length), mask, len(others)) for column in values]
+        ready_lines = _taken(lines, mask, len(others))
+        if escape:
+            ready_values = [_escaped(value) for value in ready_values]
+        after = [
+            field if isinstance(field, pa.Scalar) else _taken(field.slice(start, length), mask, len(others))
+            for field in after_line
+        ]
+        text = _copy_text([*ready_values, before_line], ready_lines, after)
         rows = _rows(table.slice(start, length), others, lines, columns) if len(others) else []
         yield Segment([text], rows, length)
 
@@ -122,7 +144,9 @@ def _segments(
 def _ready_mask(values: list[pa.Array], extras: list[pa.Array], source: Source) -> pa.Array:
     """Per row, whether it is ready for raw (sound, not exact: a row this calls not ready may
     still be good; the staging table's checks decide)."""
-    tests = [pc.equal(extra, "") for extra in extras]  # a value in an unknown column is kept in _extra: staged
+    # A value in a column the contract does not know is kept in _extra as a JSON string: one that
+    # JSON would escape leaves the row to the row reader.
+    tests = [pc.invert(pc.match_substring_regex(extra, _JSON_ESCAPED)) for extra in extras]
     for column, value in zip(source.columns, values, strict=True):
         missing = pc.equal(value, "")
         if column.allowed:
@@ -170,15 +194,33 @@ def _real_dates(value: pa.Array) -> pa.Array:
     return pc.is_in(prefixes, value_set=pa.array(real, pa.string()))
 
 
-def _copy_text(values: list[pa.Array], lines: pa.Array, lineage: tuple[str, str]) -> bytes:
-    """The rows' COPY text lines for raw: the values (an empty one is NULL), the lineage before the
-    line number, the line number, the lineage after it (which ends the line)."""
+def _taken(values: pa.Array, mask: pa.Array, others: int) -> pa.Array:
+    """The segment's ready rows' values (all of them when no row is left out)."""
+    return pc.filter(values, mask) if others else values
+
+
+def _extra_json(extras: list[tuple[str, pa.Array]]) -> pa.Array:
+    """Per row, its values in the columns the contract does not know as a JSON object (null when
+    it has none), as the row reader writes `_extra`: only non-empty values, each a JSON string (a
+    value that would need escaping in JSON leaves its row to the row reader, see _ready_mask)."""
+    pieces = [
+        pc.if_else(pc.equal(value, ""), None, pc.binary_join_element_wise(f'{json_text(name)}:"', value, '"', ""))
+        for name, value in extras
+    ]
+    members = pieces[0]
+    for piece in pieces[1:]:  # (the pieces that are not null, joined by commas)
+        members = pc.coalesce(pc.binary_join_element_wise(members, piece, ","), members, piece)
+    return pc.if_else(pc.is_null(members), "", pc.binary_join_element_wise("{", members, "}", ""))
+
+
+def _copy_text(
+    before_line: list[pa.Array | pa.Scalar], lines: pa.Array, after_line: list[pa.Array | pa.Scalar]
+) -> bytes:
+    """The rows' COPY text lines for raw: the fields before the line number (escaped; an empty
+    one is NULL), the line number, the fields after it (the last ends the line)."""
     if len(lines) == 0:
         return b""
-    before_line, after_line = lineage
-    joined = pc.binary_join_element_wise(
-        *map(_escaped, values), pa.scalar(before_line), pc.cast(lines, pa.string()), pa.scalar(after_line), "\t"
-    )
+    joined = pc.binary_join_element_wise(*before_line, pc.cast(lines, pa.string()), *after_line, "\t")
     # The rows lie one after another in the array's data buffer: that stretch of it is the text.
     _, offsets, data = joined.buffers()
     offsets = memoryview(offsets).cast("i")

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from itertools import repeat
 from operator import attrgetter
+from typing import Any
 
 import msgspec
 
@@ -58,6 +59,39 @@ def _plain_fraction(text: str) -> int:
 # A JSON column's values, decoded only to be looked at (their text is what is kept).
 _decode_json_values = msgspec.json.Decoder(float_hook=_plain_fraction).decode
 _ESCAPED = ("\\", "\t", "\n", "\r")
+_TEXT = frozenset((str, type(None)))
+
+
+class _Spelled(str):
+    """A JSON number with a fraction or an exponent, as it was spelled (msgspec's float hook)."""
+
+
+# A decimal, integer or boolean column may be delivered as a JSON number or boolean (any value: a
+# nested one makes the batch the row reader's); a text, date or timestamp column only as a string.
+_FIELD_TYPES = {ColumnType.JSON: msgspec.Raw, ColumnType.DECIMAL: Any, ColumnType.INTEGER: Any, ColumnType.BOOLEAN: Any}
+
+
+def _numbers(values: Sequence[object]) -> list[str | None] | None:
+    """A decimal or integer column's values as the row reader spells them (an integer as its digits,
+    a fraction as delivered), None for a value of another kind."""
+    spelled = []
+    for value in values:
+        kind = type(value)
+        if kind is int:
+            value = str(value)
+        elif kind is not _Spelled and kind not in _TEXT:
+            return None
+        spelled.append(value)
+    return spelled
+
+
+def _booleans(values: Sequence[object]) -> list[str | None] | None:
+    if not _TEXT.union((bool,)).issuperset(map(type, values)):
+        return None
+    return [("true" if v else "false") if type(v) is bool else v for v in values]
+
+
+_SPELLINGS = {ColumnType.DECIMAL: _numbers, ColumnType.INTEGER: _numbers, ColumnType.BOOLEAN: _booleans}
 
 
 def read_jsonl_segments(
@@ -108,14 +142,14 @@ class _BatchReader:
         fields = [
             (
                 f"c{i}",
-                (msgspec.Raw if c.type is ColumnType.JSON else str | None) | msgspec.UnsetType,
+                _FIELD_TYPES.get(c.type, str | None) | msgspec.UnsetType,
                 msgspec.field(default=_UNSET, name=c.name),
             )
             for i, c in enumerate(source.columns)
         ]
-        # (gc=False: the batch's structs hold only strings and raw texts, no cycle for the collector to look for)
+        # (gc=False: the batch's structs hold only scalars and raw texts, no cycle for the collector to look for)
         row_type = msgspec.defstruct(f"{source.name}_batch_row", fields, forbid_unknown_fields=True, gc=False)
-        self.decode = msgspec.json.Decoder(list[row_type]).decode
+        self.decode = msgspec.json.Decoder(list[row_type], float_hook=_Spelled).decode
         self.fields = [attrgetter(f"c{i}") for i in range(len(source.columns))]
         self.tests = [_column_test(c) for c in source.columns]
         self.dt_and_file = lineage[0]
@@ -163,8 +197,13 @@ def _column_test(column) -> Callable[[Sequence], list[str] | None]:
         return strings
     every = re.compile(_EVERY.format(pattern=_FORMS.get(column.type, "")), re.ASCII).fullmatch
     dates = _real_dates if column.type in (ColumnType.TIMESTAMP, ColumnType.DATE) else None
+    spelled = _SPELLINGS.get(column.type)
 
-    def typed(values: Sequence[str | None]) -> list[str] | None:
+    def typed(values: Sequence[object]) -> list[str] | None:
+        if spelled is not None and not _TEXT.issuperset(map(type, values)):
+            values = spelled(values)
+            if values is None:
+                return None
         present = values
         if None in values or "" in values:
             if column.required:

@@ -1,13 +1,15 @@
 """Landing files as COPY text for the loader, parsed one file ahead of Postgres.
 
-A background thread reads and parses the drop's files in order, in segments of at most
-`SEGMENT_ROWS` rows. A row ready for raw (`cdp.ingest.checks.raw_ready_test`: no defect, every
-value as the checks let it through) is queued as COPY text for `raw.<source>` itself, with its
-lineage; any other row is kept for the staging table and handed over with the segment's end.
+A background thread reads the drop's files in order, in segments of at most `SEGMENT_ROWS`
+rows: a CSV file by Arrow (cdp.ingest.columnar), a JSONL file in batches of lines
+(cdp.ingest.jsonl_batches), or, when those leave it (an odd form, a defect to name), by the row
+reader (cdp.ingest.reader). A row ready for raw (`cdp.ingest.checks.raw_ready_test`: no defect,
+every value as the checks let it through) is queued as COPY text for `raw.<source>` itself, with
+its lineage; any other row is kept for the staging table and handed over with the segment's end.
 The loader copies a segment's ready rows straight into raw, then has Postgres check and publish
-the others while the thread already parses the next segment. Parsing is Python (it holds the GIL)
-and loading is Postgres, so on two cores the two overlap; the thread runs at most
-`MAX_QUEUED_CHUNKS` chunks ahead.
+the others while the thread already reads the next segment (and a second thread the next file).
+Parsing is Python, Arrow and msgspec, loading is Postgres: on two cores the two overlap. The
+thread runs at most `MAX_QUEUED_CHUNKS` chunks ahead.
 
 CSV rows are sent with NULL as the empty string (CSV cannot tell an empty field from a missing
 one); JSONL rows with the default \\N, so an empty JSON string stays a string. Most lines need
@@ -24,6 +26,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
+from itertools import islice
 
 from cdp.contracts import ColumnType, Source
 from cdp.ingest.checks import raw_ready_test, well_formed_test
@@ -187,14 +190,15 @@ class Prefetcher:
         return False
 
     def _parse_all(self) -> None:
-        # The next file is read whole (and decompressed, which frees the GIL) while this one is parsed.
+        # The next file is read whole, decompressed and prepared (Arrow's parse, the checks of its
+        # form: work that mostly frees the GIL) while this one's segments are written.
         with ThreadPoolExecutor(1, thread_name_prefix=f"read-{self.source.name}") as reader:
             self._parse_files(reader)
 
     def _parse_files(self, reader: ThreadPoolExecutor) -> None:
         def read(index: int) -> Future | None:
             if index < len(self.files) and self._read_whole(self.files[index]):
-                return reader.submit(self._whole_file, self.files[index])
+                return reader.submit(self._whole_file_segments, self.files[index])
             return None
 
         next_whole = read(0)
@@ -212,49 +216,27 @@ class Prefetcher:
             if end is None or not self._put(_END, end):
                 return
 
-    def _parse(self, file_no: int, file: LandingFile, data: bytes | None) -> tuple[int, bytes] | None:
+    def _parse(self, file_no: int, file: LandingFile, segments: Iterator[Segment] | None) -> tuple[int, bytes] | None:
         """Queues the file's segments; returns (rows read, the last segment's staged rows), None when
-        stopped. `data`: the file's content when it was read whole (see _read_whole)."""
-        if data is not None:
-            segments = self._whole_file_segments(file, data)
-            if segments is not None:
-                return self._put_segments(file_no, file, segments)
-        rows_read = 0
+        stopped. `segments`: the file's, from a reader that takes it whole (see _whole_file_segments),
+        None for the row reader."""
+        return self._put_segments(file_no, file, self._row_segments(file) if segments is None else segments)
 
-        def counted(rows: Iterator[Row]) -> Iterator[Row]:
-            nonlocal rows_read
-            for row in rows:
-                rows_read += 1
-                yield row
-
+    def _row_segments(self, file: LandingFile) -> Iterator[Segment]:
+        """The file read by the row reader (cdp.ingest.reader), a segment of rows at a time."""
         with self.landing.open(file) as raw:
-            rows = counted(read_rows(raw, file, self.source))
-            lines, staged, length, segment = [], [], 0, 0
-            for ready, text in copy_lines(rows, file_no, self.source, file.uri, self.lineage):
-                if ready:
-                    lines.append(text)
-                    length += len(text)
-                else:
-                    staged.append(text)
-                segment += 1
-                if length >= CHUNK_BYTES or segment >= SEGMENT_ROWS:
-                    if lines and not self._put(_CHUNK, "".join(lines).encode("utf-8")):
-                        return None
-                    lines, length = [], 0
-                if segment >= SEGMENT_ROWS:
-                    if not self._put(_SEGMENT, "".join(staged).encode("utf-8")):
-                        return None
-                    staged, segment = [], 0
-            if lines and not self._put(_CHUNK, "".join(lines).encode("utf-8")):
-                return None
-        return rows_read, "".join(staged).encode("utf-8")
+            rows = read_rows(raw, file, self.source)
+            while segment := list(islice(rows, SEGMENT_ROWS)):
+                yield Segment([], segment, len(segment))
 
     def _read_whole(self, file: LandingFile) -> bool:
         """Whether a reader that takes a whole file may read it: one whose rows may go straight into raw."""
         return self.lineage is not None and file.file_format == self.source.file_format
 
-    def _whole_file(self, file: LandingFile) -> bytes | None:
-        """The file's content, decompressed; None when it does not decompress (the row reader names the defect)."""
+    def _whole_file_segments(self, file: LandingFile) -> Iterator[Segment] | None:
+        """The file read whole, by Arrow (CSV, cdp.ingest.columnar) or in batches of lines (JSONL,
+        cdp.ingest.jsonl_batches); None when the row reader must read it (an odd form, a defect to
+        name: a file that does not decompress, say)."""
         if self.stopping.is_set():
             return None
         with self.landing.open(file) as raw:
@@ -264,11 +246,6 @@ class Prefetcher:
                 data = gzip.decompress(data)
             except (EOFError, OSError, zlib.error):
                 return None
-        return data
-
-    def _whole_file_segments(self, file: LandingFile, data: bytes) -> Iterator[Segment] | None:
-        """The file read whole, by Arrow (CSV, cdp.ingest.columnar) or in batches of lines (JSONL,
-        cdp.ingest.jsonl_batches); None when the row reader must read it."""
         lineage = (f"{self.lineage.dt.isoformat()}\t{copy_field(file.uri)}", copy_field(self.lineage.load_id))
         read_segments = read_csv_segments if file.file_format == "csv" else read_jsonl_segments
         return read_segments(data, self.source, lineage, SEGMENT_ROWS)
@@ -282,10 +259,9 @@ class Prefetcher:
             ready, others = [], []
             for is_ready, text in copy_lines(iter(segment.rows), file_no, self.source, file.uri, self.lineage):
                 (ready if is_ready else others).append(text)
-            chunks = [*segment.ready, "".join(ready).encode("utf-8")] if ready else segment.ready
-            for chunk in chunks:
+            for chunk in [*segment.ready, "".join(ready).encode("utf-8")]:
                 for start in range(0, len(chunk), CHUNK_BYTES):
-                    if not self._put(_CHUNK, chunk[start : start + CHUNK_BYTES] if len(chunk) > CHUNK_BYTES else chunk):
+                    if not self._put(_CHUNK, chunk[start : start + CHUNK_BYTES]):
                         return None
             staged = "".join(others).encode("utf-8")
         return rows_read, staged
