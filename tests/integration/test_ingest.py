@@ -648,8 +648,8 @@ def test_neither_the_ready_path_nor_the_well_formed_mark_changes_a_rows_outcome(
         return lambda values: ready(values) and not ready_rows.append(values)
 
     outcomes = [_edge_outcome(db, landing)]  # CSV read by Arrow, JSONL in batches (whole-file readers)
-    monkeypatch.setattr("cdp.ingest.staging.read_csv_segments", lambda *args: None)
-    monkeypatch.setattr("cdp.ingest.staging.read_jsonl_segments", lambda *args: None)
+    monkeypatch.setattr("cdp.ingest.staging.read_csv_segments", lambda *args, **kwargs: None)
+    monkeypatch.setattr("cdp.ingest.staging.read_jsonl_segments", lambda *args, **kwargs: None)
     monkeypatch.setattr("cdp.ingest.staging.raw_ready_test", counted)
     outcomes.append(_edge_outcome(db, landing))
     assert len(ready_rows) >= 5  # the edge drops' ready rows took the ready path
@@ -729,8 +729,8 @@ def test_arrow_reads_a_csv_file_as_the_row_reader_does_or_leaves_it_to_the_row_r
     taken = []
     read_csv_segments = staging.read_csv_segments
 
-    def recorded(data, *args):
-        segments = read_csv_segments(data, *args)
+    def recorded(data, *args, **kwargs):
+        segments = read_csv_segments(data, *args, **kwargs)
         taken.append((data, segments is not None))
         return segments
 
@@ -748,7 +748,7 @@ def test_arrow_reads_a_csv_file_as_the_row_reader_does_or_leaves_it_to_the_row_r
 
     monkeypatch.setattr("cdp.ingest.staging.read_csv_segments", recorded)
     by_arrow = outcome()
-    monkeypatch.setattr("cdp.ingest.staging.read_csv_segments", lambda *args: None)
+    monkeypatch.setattr("cdp.ingest.staging.read_csv_segments", lambda *args, **kwargs: None)
     assert outcome() == by_arrow
     expected = {content.encode(): arrow for content, arrow in CSV_FORMS.values()}
     for data, arrow in taken:
@@ -843,7 +843,7 @@ def test_jsonl_batches_read_a_file_as_the_row_reader_does(db, tmp_path, monkeypa
 
     monkeypatch.setattr(jsonl_batches._BatchReader, "ready_text", recorded)
     in_batches = outcome()
-    monkeypatch.setattr("cdp.ingest.staging.read_jsonl_segments", lambda *args: None)
+    monkeypatch.setattr("cdp.ingest.staging.read_jsonl_segments", lambda *args, **kwargs: None)
     assert outcome() == in_batches
     # the plain batches were read whole (mixed: none; plain: 3 of 3), the others line by line
     assert batches.count(True) == 3 and batches.count(False) == len(odd)
@@ -886,7 +886,7 @@ def test_jsonl_batches_spell_an_amount_as_the_row_reader_does(db, tmp_path, monk
         return rows
 
     in_batches = outcome()
-    monkeypatch.setattr("cdp.ingest.staging.read_jsonl_segments", lambda *args: None)
+    monkeypatch.setattr("cdp.ingest.staging.read_jsonl_segments", lambda *args, **kwargs: None)
     assert outcome() == in_batches
     assert [text is not None for text in batches] == [True] * 7 + [False] * 4
     amounts_loaded = {order_id: amount for order_id, amount, _ in in_batches[:-1]}

@@ -49,12 +49,13 @@ class Segment:
 
 
 def read_csv_segments(
-    data: bytes, source: Source, lineage: tuple[str, str], segment_rows: int
+    data: bytes, source: Source, lineage: tuple[str, str], segment_rows: int, threads: bool = False
 ) -> Iterator[Segment] | None:
     """The file's segments, each checked when it is taken (while Postgres copies the one before),
     or None when the file is not one this reader takes (see above).
     `lineage`: a ready row's COPY text between its values and its line number (_dt, _file), and
-    its load id (_load_id), as cdp.ingest.staging.copy_lines writes them."""
+    its load id (_load_id), as cdp.ingest.staging.copy_lines writes them. `threads`: Arrow may
+    parse on every core (nothing else has work yet); otherwise on one, beside Postgres."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     if b"\x00" in data or b"\x01" in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
@@ -68,13 +69,13 @@ def read_csv_segments(
         return None
     body = pa.py_buffer(data).slice(header_end + 1)  # (no copy)
     try:
-        lines = _read(body, ["line"], quote_char=False, delimiter="\x01", ignore_empty_lines=False).column(0)
-        table = _read(body, [f"c{i}" for i in range(len(columns.names))])
+        lines = _read(body, ["line"], threads, quote_char=False, delimiter="\x01", ignore_empty_lines=False)
+        table = _read(body, [f"c{i}" for i in range(len(columns.names))], threads)
     except pa.ArrowInvalid:  # a line of another width, or not UTF-8
         return None
     # Every line one record (a blank line would be skipped: the row reader numbers lines around
     # it), every quote in RFC 4180 form.
-    if len(lines) == 0 or table.num_rows != len(lines) or not _quotes_in_rfc_form(lines):
+    if lines.num_rows == 0 or table.num_rows != lines.num_rows or not _quotes_in_rfc_form(lines.column(0)):
         return None
     # (a backslash or a tab in a value must be escaped in COPY text; most files hold neither)
     escape = b"\\" in data or b"\t" in data
@@ -93,11 +94,11 @@ def read_csv_segments(
     return _segments(table, values, ready, columns, (pa.scalar(dt_and_file), after_line), segment_rows, escape)
 
 
-def _read(body: pa.Buffer, names: list[str], **parse_options) -> pa.Table:
+def _read(body: pa.Buffer, names: list[str], threads: bool, **parse_options) -> pa.Table:
     """The CSV text as text columns (an empty field is the empty string)."""
     return pa_csv.read_csv(
         body,
-        read_options=pa_csv.ReadOptions(column_names=names, use_threads=False),
+        read_options=pa_csv.ReadOptions(column_names=names, use_threads=threads),
         parse_options=pa_csv.ParseOptions(newlines_in_values=False, **parse_options),
         convert_options=pa_csv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False, quoted_strings_can_be_null=False

@@ -158,8 +158,6 @@ class _BatchReader:
     def ready_text(self, batch: list[bytes], first_line: int) -> str | None:
         """The batch's COPY text for raw when every line is a ready row, else None."""
         joined = b",".join(batch)
-        if b"\\u0000" in joined:  # a NUL: the row reader quarantines it
-            return None
         try:  # (a blank line leaves the array malformed)
             decoded = self.decode(b"[" + joined + b"]")
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -192,7 +190,7 @@ def _column_test(column) -> Callable[[Sequence], list[str] | None]:
                     return None
             elif column.required and (None in values or "" in values or any(map(str.isspace, values))):
                 return None
-            return _copy_texts(values)
+            return _copy_texts(values, text=True)
 
         return strings
     every = re.compile(_EVERY.format(pattern=_FORMS.get(column.type, "")), re.ASCII).fullmatch
@@ -237,16 +235,23 @@ def _json_column(values: Sequence[msgspec.Raw]) -> list[str] | None:
             _decode_json_values(b"[" + b",".join(values) + b"]")
         except (msgspec.DecodeError, ValueError):
             return None
+    # As COPY text: a backslash doubled, a tab (JSON's whitespace may hold one) escaped; a JSON text
+    # has no other control character, and no line break here.
+    if b"\\" in joined:
+        joined = joined.replace(b"\\", b"\\\\")
+    if b"\t" in joined:
+        joined = joined.replace(b"\t", b"\\t")
     texts = joined[1:].decode("utf-8").split("\x00")
-    if "null" in texts:
-        texts = [None if t == "null" else t for t in texts]
-    return _copy_texts(texts)
+    return ["\\N" if t == "null" else t for t in texts] if "null" in texts else texts
 
 
-def _copy_texts(values: Sequence[str | None]) -> list[str]:
-    """Values as COPY text: escaped where needed, NULL as \\N."""
+def _copy_texts(values: Sequence[str | None], text: bool = False) -> list[str] | None:
+    """Values as COPY text: escaped where needed, NULL as \\N. A text column's value with a NUL
+    (an escaped one: a raw one is not JSON) is the row reader's to quarantine: None."""
     present = [v for v in values if v is not None] if None in values else values
-    whole = "\x00".join(present)
+    whole = "\x01".join(present)
+    if text and "\x00" in whole:
+        return None
     if any(c in whole for c in _ESCAPED):
         values = [None if v is None else copy_field(v) for v in values]
     return ["\\N" if v is None else v for v in values] if None in values else list(values)

@@ -247,8 +247,9 @@ class Prefetcher:
             except (EOFError, OSError, zlib.error):
                 return None
         lineage = (f"{self.lineage.dt.isoformat()}\t{copy_field(file.uri)}", copy_field(self.lineage.load_id))
-        read_segments = read_csv_segments if file.file_format == "csv" else read_jsonl_segments
-        return read_segments(data, self.source, lineage, SEGMENT_ROWS)
+        if file.file_format == "csv":  # (the drop's first file: Postgres has nothing to do yet)
+            return read_csv_segments(data, self.source, lineage, SEGMENT_ROWS, threads=file is self.files[0])
+        return read_jsonl_segments(data, self.source, lineage, SEGMENT_ROWS)
 
     def _put_segments(self, file_no: int, file: LandingFile, segments: Iterable[Segment]) -> tuple[int, bytes] | None:
         rows_read, staged = 0, b""
