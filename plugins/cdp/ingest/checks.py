@@ -47,8 +47,10 @@ _PATTERNS = {
 }
 # A decimal is marked only without an exponent and at most 1,000 characters long: a number Postgres's
 # numeric holds (it refuses more than 131,072 digits before the point or 16,383 after it).
-_PLAIN_DECIMAL = re.compile(r"[+-]?(?:\d+(?:[.]\d*)?|[.]\d+)", re.ASCII).fullmatch
-_PATTERNS[ColumnType.DECIMAL] = lambda value: len(value) <= 1000 and _PLAIN_DECIMAL(value) is not None
+PLAIN_DECIMAL = r"[+-]?(?:\d+(?:[.]\d*)?|[.]\d+)"
+MAX_PLAIN_DECIMAL_LENGTH = 1000
+_PLAIN_DECIMAL = re.compile(PLAIN_DECIMAL, re.ASCII).fullmatch
+_PATTERNS[ColumnType.DECIMAL] = lambda v: len(v) <= MAX_PLAIN_DECIMAL_LENGTH and _PLAIN_DECIMAL(v) is not None
 
 
 def well_formed_test(source: Source) -> Callable[[Sequence[str | None]], bool]:
@@ -86,9 +88,9 @@ def well_formed_test(source: Source) -> Callable[[Sequence[str | None]], bool]:
 # date one Python reads (which refuses what Postgres refuses: a 30 February, a month 13, year 0),
 # an integer of at most 18 digits (inside bigint). Anything else takes the staging table and its
 # checks; should Postgres still refuse a value, the loader loads the file again through them.
+READY_DATE = ISO_DATE[1:-1]  # (unanchored, as the patterns below are)
 READY_TIMESTAMP = (
-    r"(\d{4}-\d{2}-\d{2})(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.]\d{1,6})?)?)?"
-    r"(?:Z|[+-](?:0\d|1[0-4]):[0-5]\d)?"
+    READY_DATE + r"(?:[T ](?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:[.]\d{1,6})?)?)?(?:Z|[+-](?:0\d|1[0-4]):[0-5]\d)?"
 )
 READY_INTEGER = r"[+-]?\d{1,18}"
 _READY_TIMESTAMP = re.compile(READY_TIMESTAMP, re.ASCII).fullmatch
@@ -123,8 +125,7 @@ def raw_ready_test(source: Source) -> Callable[[Sequence[str | None]], bool]:
     iso_date = _PATTERNS[ColumnType.DATE]
 
     def ready_timestamp(value: str) -> bool:
-        match = _READY_TIMESTAMP(value)
-        return match is not None and dates(match[1])
+        return _READY_TIMESTAMP(value) is not None and dates(value[:10])
 
     ready_forms = {
         ColumnType.DATE: lambda v: iso_date(v) is not None and dates(v),

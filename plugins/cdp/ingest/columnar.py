@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from cdp.contracts import ColumnType, Source
-from cdp.ingest.checks import ISO_DATE, READY_INTEGER, READY_TIMESTAMP
+from cdp.ingest.checks import MAX_PLAIN_DECIMAL_LENGTH, PLAIN_DECIMAL, READY_DATE, READY_INTEGER, READY_TIMESTAMP
 from cdp.ingest.reader import CsvColumns, FileRejected, Row, csv_columns, json_text
 
 # A line of RFC 4180 fields: each either unquoted (no quote, comma or line break) or wholly
@@ -35,7 +35,6 @@ _RFC_LINE = rf"^{_FIELD}(?:,{_FIELD})*\r?$"
 # A required text value is surely present when it starts with a printable ASCII character (no
 # blank): what the checks' first test of presence accepts without trimming.
 _PRESENT = r"^[!-~]"
-_PLAIN_DECIMAL = r"^[+-]?(?:\d+(?:[.]\d*)?|[.]\d+)$"
 _JSON_ESCAPED = r'[\x00-\x1f"\\]'
 
 
@@ -171,14 +170,15 @@ def _typed_ready(value: pa.Array, column_type: ColumnType) -> pa.Array:
     if column_type is ColumnType.TIMESTAMP:
         return pc.and_(pc.match_substring_regex(value, f"^{READY_TIMESTAMP}$"), _real_dates(value))
     if column_type is ColumnType.DATE:
-        return pc.and_(pc.match_substring_regex(value, ISO_DATE), _real_dates(value))
+        return pc.and_(pc.match_substring_regex(value, f"^{READY_DATE}$"), _real_dates(value))
     if column_type is ColumnType.INTEGER:
         return pc.match_substring_regex(value, f"^{READY_INTEGER}$")
     if column_type is ColumnType.DECIMAL:
-        return pc.and_(pc.match_substring_regex(value, _PLAIN_DECIMAL), pc.less_equal(pc.utf8_length(value), 1000))
+        plain = pc.match_substring_regex(value, f"^{PLAIN_DECIMAL}$")
+        return pc.and_(plain, pc.less_equal(pc.utf8_length(value), MAX_PLAIN_DECIMAL_LENGTH))
     if column_type is ColumnType.BOOLEAN:
         return pc.is_in(pc.utf8_lower(value), value_set=pa.array(["true", "false"]))
-    return pc.equal(value, "\x00")  # JSON in a CSV file: the checks read it (never true: no NUL here)
+    return pa.array([False] * len(value))  # JSON in a CSV file: the staging table's checks read it
 
 
 def _real_dates(value: pa.Array) -> pa.Array:
@@ -225,7 +225,7 @@ def _copy_text(
     # The rows lie one after another in the array's data buffer: that stretch of it is the text.
     _, offsets, data = joined.buffers()
     offsets = memoryview(offsets).cast("i")
-    return data.to_pybytes()[offsets[joined.offset] : offsets[joined.offset + len(joined)]]
+    return memoryview(data)[offsets[joined.offset] : offsets[joined.offset + len(joined)]].tobytes()
 
 
 def _escaped(value: pa.Array) -> pa.Array:
@@ -239,12 +239,10 @@ def _rows(segment: pa.Table, others: pa.Array, lines: pa.Array, columns: CsvColu
     """The row reader's rows for the given rows of the segment (cdp.ingest.reader._read_csv)."""
     taken = [column.to_pylist() for column in segment.take(others).columns]
     numbers = pc.take(lines, others).to_pylist()
-    width = len(columns.names)
     rows = []
     for k, line in enumerate(numbers):
-        fields = [column[k] for column in taken]
-        fields.append("")
-        values = [fields[i] if i < width else "" for i in columns.positions]
+        fields = [*(column[k] for column in taken), ""]  # (a column the file lacks reads the last)
+        values = [fields[i] for i in columns.positions]
         extra = {n: fields[i] for i, n in columns.extras if fields[i] != ""} or None if columns.extras else None
         rows.append((line, values, extra, None, None, columns.absent))
     return rows

@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 
 from cdp.contracts import ColumnType, Source
-from cdp.ingest.checks import _PATTERNS, READY_INTEGER, READY_TIMESTAMP
+from cdp.ingest.checks import MAX_PLAIN_DECIMAL_LENGTH, PLAIN_DECIMAL, READY_DATE, READY_INTEGER, READY_TIMESTAMP
 from cdp.ingest.columnar import Segment
 from cdp.ingest.reader import jsonl_rows
 from cdp.warehouse.bulk import copy_field
@@ -36,12 +36,11 @@ BATCH_LINES = 2000
 _UNSET = msgspec.UNSET
 # Per line, a test of the lines joined by "\n": every value of the batch matches `pattern`.
 _EVERY = "(?:{pattern}\n)*{pattern}"
-_TIMESTAMP = READY_TIMESTAMP.replace("(\\d{4}-\\d{2}-\\d{2})", "\\d{4}-\\d{2}-\\d{2}", 1)
 _FORMS = {
-    ColumnType.TIMESTAMP: _TIMESTAMP,
-    ColumnType.DATE: r"\d{4}-\d{2}-\d{2}",
+    ColumnType.TIMESTAMP: READY_TIMESTAMP,
+    ColumnType.DATE: READY_DATE,
     ColumnType.INTEGER: READY_INTEGER,
-    ColumnType.DECIMAL: r"[+-]?(?:\d+(?:[.]\d*)?|[.]\d+)",
+    ColumnType.DECIMAL: PLAIN_DECIMAL,
 }
 # In a JSON column's values joined after NULs: one that is not an object, an array or null.
 _NOT_NESTED = re.compile(rb"\x00(?:[^{\[n]|n(?!ull(?:\x00|$)))")
@@ -213,7 +212,7 @@ def _column_test(column) -> Callable[[Sequence], list[str] | None]:
                     return None
             elif every("\n".join(present)) is None:
                 return None
-            if column.type is ColumnType.DECIMAL and not all(map(_PATTERNS[ColumnType.DECIMAL], present)):
+            if column.type is ColumnType.DECIMAL and max(map(len, present)) > MAX_PLAIN_DECIMAL_LENGTH:
                 return None
             if dates is not None and not dates({v[:10] for v in present}):
                 return None
