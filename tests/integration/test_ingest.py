@@ -892,3 +892,14 @@ def test_jsonl_batches_spell_an_amount_as_the_row_reader_does(db, tmp_path, monk
     amounts_loaded = {order_id: amount for order_id, amount, _ in in_batches[:-1]}
     assert amounts_loaded["O-1"] == "10.50" and amounts_loaded["O-3"] == "59.90"
     assert amounts_loaded["O-4"] == "12345678901234567890.12" and amounts_loaded["O-7"] == "1000"
+
+
+def test_a_file_larger_than_the_whole_file_limit_streams_through_the_row_reader(db, tmp_path, monkeypatch):
+    landing = _write_edge_drops(tmp_path)
+    whole = _edge_outcome(db, landing)
+    read = []
+    monkeypatch.setattr("cdp.ingest.staging.read_csv_segments", lambda *args, **kwargs: read.append(args))
+    monkeypatch.setattr("cdp.ingest.staging.read_jsonl_segments", lambda *args, **kwargs: read.append(args))
+    monkeypatch.setattr("cdp.ingest.staging.WHOLE_FILE_MAX_BYTES", {False: 100, True: 100})
+    assert _edge_outcome(db, landing) == whole
+    assert read == []  # no file was read whole

@@ -1,7 +1,8 @@
 """Loading one drop (a source and a `dt`) into the warehouse, idempotently.
 
-Every file is parsed in Python (cdp.ingest.staging parses ahead while Postgres works). A row
-whose values pass every check as they are delivered is copied straight into `raw.<source>`; any
+Every file is parsed ahead of Postgres (cdp.ingest.staging: by Arrow, in batches of lines, or a
+row at a time). A row whose values pass every check as they are delivered is copied straight
+into `raw.<source>`; any
 other row is copied as text into a staging table, where the contract's checks mark the bad rows
 in one pass, and the good ones are cast into `raw.<source>`, the bad ones copied to
 `ingest.quarantined_rows`. The drop's earlier load is replaced in the same transaction, so a

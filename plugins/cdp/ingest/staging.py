@@ -39,6 +39,10 @@ from cdp.warehouse.bulk import copy_field
 CHUNK_BYTES = 1 << 20
 MAX_QUEUED_CHUNKS = 32
 SEGMENT_ROWS = 100_000
+# A file is read whole only up to this size as stored (a compressed one holds several times more):
+# the whole-file readers hold it, decompressed and parsed, with the next one; a larger file streams
+# through the row reader in constant memory.
+WHOLE_FILE_MAX_BYTES = {False: 512 << 20, True: 128 << 20}  # by whether the file is compressed
 _CHUNK, _SEGMENT, _END, _REJECTED, _FAILED = "chunk", "segment", "end", "rejected", "failed"
 
 
@@ -230,8 +234,10 @@ class Prefetcher:
                 yield Segment([], segment, len(segment))
 
     def _read_whole(self, file: LandingFile) -> bool:
-        """Whether a reader that takes a whole file may read it: one whose rows may go straight into raw."""
-        return self.lineage is not None and file.file_format == self.source.file_format
+        """Whether a reader that takes a whole file may read it: one whose rows may go straight into
+        raw, not larger than WHOLE_FILE_MAX_BYTES."""
+        small = file.size <= WHOLE_FILE_MAX_BYTES[file.compressed]
+        return self.lineage is not None and file.file_format == self.source.file_format and small
 
     def _whole_file_segments(self, file: LandingFile) -> Iterator[Segment] | None:
         """The file read whole, by Arrow (CSV, cdp.ingest.columnar) or in batches of lines (JSONL,
