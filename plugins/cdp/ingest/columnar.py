@@ -67,14 +67,19 @@ def read_csv_segments(
     except (UnicodeDecodeError, FileRejected):
         return None
     body = pa.py_buffer(data).slice(header_end + 1)  # (no copy)
+    quoted = b'"' in data
     try:
-        lines = _read(body, ["line"], threads, quote_char=False, delimiter="\x01", ignore_empty_lines=False)
         table = _read(body, [f"c{i}" for i in range(len(columns.names))], threads)
+        # Every line one record (a blank line would be skipped: the row reader numbers lines around
+        # it), every quote in RFC 4180 form (without a quote, counting the lines is enough).
+        if quoted:
+            lines = _read(body, ["line"], threads, quote_char=False, delimiter="\x01", ignore_empty_lines=False)
+            line_count = lines.num_rows
+        else:
+            line_count = data.count(b"\n", header_end + 1) + (0 if data.endswith(b"\n") else 1)
     except pa.ArrowInvalid:  # a line of another width, or not UTF-8
         return None
-    # Every line one record (a blank line would be skipped: the row reader numbers lines around
-    # it), every quote in RFC 4180 form.
-    if lines.num_rows == 0 or table.num_rows != lines.num_rows or not _quotes_in_rfc_form(lines.column(0)):
+    if table.num_rows == 0 or table.num_rows != line_count or (quoted and not _quotes_in_rfc_form(lines.column(0))):
         return None
     # (a backslash or a tab in a value must be escaped in COPY text; most files hold neither)
     escape = b"\\" in data or b"\t" in data
