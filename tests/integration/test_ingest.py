@@ -686,6 +686,19 @@ def test_a_value_raw_refuses_makes_the_file_load_again_through_the_checks(db, tm
     assert "1999-02-30" not in caplog.text  # Postgres's message quotes the value: it is not logged
 
 
+def _drop_outcome(db, landing: LandingZone, source: str, key: str) -> tuple[list, list]:
+    """A drop's load, rolled back after: its raw rows (file, line, key, the whole row) and quarantine
+    rows (file, line, column, reason, record), and the load report's line per file."""
+    report = load_drop(db, landing, source, DT)
+    with db.cursor() as cur:
+        cur.execute(f'select _file, _line, {key}, r::text from raw."{source}" r order by _file, _line')
+        rows = cur.fetchall()
+        cur.execute("select file, line, column_name, reason, record::text from ingest.quarantined_rows order by 1, 2")
+        rows += cur.fetchall()
+    db.rollback()
+    return rows, [(f.file, f.rows_read, f.rows_loaded, f.rows_quarantined, f.rejected_reason) for f in report.files]
+
+
 # CSV files in every form the row reader takes; Arrow's reader takes those in plain RFC 4180 form
 # with one record per line and leaves the others (True: taken) to the row reader.
 CSV_FORMS = {
@@ -735,16 +748,7 @@ def test_arrow_reads_a_csv_file_as_the_row_reader_does_or_leaves_it_to_the_row_r
         return segments
 
     def outcome():
-        report = load_drop(db, landing, "crm_customers", DT)
-        with db.cursor() as cur:
-            cur.execute("select _file, _line, r::text from raw.crm_customers r order by _file, _line")
-            rows = cur.fetchall()
-            cur.execute(
-                "select file, line, column_name, reason, record::text from ingest.quarantined_rows order by file, line"
-            )
-            rows += cur.fetchall()
-        db.rollback()
-        return rows, [(f.file, f.rows_read, f.rows_loaded, f.rows_quarantined, f.rejected_reason) for f in report.files]
+        return _drop_outcome(db, landing, "crm_customers", "customer_id")
 
     monkeypatch.setattr("cdp.ingest.staging.read_csv_segments", recorded)
     by_arrow = outcome()
@@ -830,16 +834,7 @@ def test_jsonl_batches_read_a_file_as_the_row_reader_does(db, tmp_path, monkeypa
         return text
 
     def outcome():
-        report = load_drop(db, landing, "web_events", DT)
-        with db.cursor() as cur:
-            cur.execute("select _file, _line, event_id, r::text from raw.web_events r order by _file, _line")
-            rows = cur.fetchall()
-            cur.execute(
-                "select file, line, column_name, reason, record::text from ingest.quarantined_rows order by file, line"
-            )
-            rows += cur.fetchall()
-        db.rollback()
-        return rows, [(f.file, f.rows_read, f.rows_loaded, f.rows_quarantined, f.rejected_reason) for f in report.files]
+        return _drop_outcome(db, landing, "web_events", "event_id")
 
     monkeypatch.setattr(jsonl_batches._BatchReader, "ready_text", recorded)
     in_batches = outcome()

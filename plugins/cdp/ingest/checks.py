@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from datetime import date
+from functools import lru_cache
 
 from cdp.contracts import SQL_TYPES, Column, ColumnType, Source
 
@@ -74,7 +75,7 @@ def well_formed_test(source: Source) -> Callable[[Sequence[str | None]], bool]:
                 return False
         for i in json_positions:
             value = values[i]
-            if value and (value[0] not in "{[" or "NaN" in value or "Infinity" in value):
+            if value and not _written_json(value):
                 return False
         return True
 
@@ -97,23 +98,20 @@ _READY_TIMESTAMP = re.compile(READY_TIMESTAMP, re.ASCII).fullmatch
 _READY_INTEGER = re.compile(READY_INTEGER, re.ASCII).fullmatch
 
 
-class _Dates:
-    """Whether an ISO date (YYYY-MM-DD) is one Python reads; the answers are kept (a drop's
-    timestamps fall on few dates, so nearly every one is a lookup)."""
+@lru_cache(maxsize=100_000)
+def real_date(text: str) -> bool:
+    """Whether an ISO date (YYYY-MM-DD) is one Python reads; kept (a drop's values fall on few dates)."""
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
-    def __init__(self):
-        self.valid: set[str] = set()
 
-    def __call__(self, text: str) -> bool:
-        if text in self.valid:
-            return True
-        try:
-            date.fromisoformat(text)
-        except ValueError:
-            return False
-        if len(self.valid) < 100_000:
-            self.valid.add(text)
-        return True
+def _written_json(value: str) -> bool:
+    """Whether JSON text the JSONL reader wrote is one Postgres's jsonb reads: an object or an array,
+    no non-finite number (NaN, Infinity)."""
+    return value[0] in "{[" and "NaN" not in value and "Infinity" not in value
 
 
 def raw_ready_test(source: Source) -> Callable[[Sequence[str | None]], bool]:
@@ -121,19 +119,18 @@ def raw_ready_test(source: Source) -> Callable[[Sequence[str | None]], bool]:
     values are what the typed insert would write (`RowChecks.typed_value`): each required value
     present, each value of a set one of the set's exactly, each typed value in a ready form (see
     above; JSON as `well_formed_test` takes it). None or "" is a missing value."""
-    dates = _Dates()
     iso_date = _PATTERNS[ColumnType.DATE]
 
     def ready_timestamp(value: str) -> bool:
-        return _READY_TIMESTAMP(value) is not None and dates(value[:10])
+        return _READY_TIMESTAMP(value) is not None and real_date(value[:10])
 
     ready_forms = {
-        ColumnType.DATE: lambda v: iso_date(v) is not None and dates(v),
+        ColumnType.DATE: lambda v: iso_date(v) is not None and real_date(v),
         ColumnType.TIMESTAMP: ready_timestamp,
         ColumnType.INTEGER: lambda v: _READY_INTEGER(v) is not None,
         ColumnType.DECIMAL: _PATTERNS[ColumnType.DECIMAL],
         ColumnType.BOOLEAN: lambda v: v.lower() in ("true", "false"),
-        ColumnType.JSON: lambda v: v[0] in "{[" and "NaN" not in v and "Infinity" not in v,
+        ColumnType.JSON: _written_json,
     }
     if source.file_format != "jsonl":  # a CSV value is not JSON the reader wrote: the checks read it
         ready_forms[ColumnType.JSON] = lambda v: False

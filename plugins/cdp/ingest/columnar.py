@@ -18,14 +18,20 @@ from __future__ import annotations
 import codecs
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from cdp.contracts import ColumnType, Source
-from cdp.ingest.checks import MAX_PLAIN_DECIMAL_LENGTH, PLAIN_DECIMAL, READY_DATE, READY_INTEGER, READY_TIMESTAMP
+from cdp.ingest.checks import (
+    MAX_PLAIN_DECIMAL_LENGTH,
+    PLAIN_DECIMAL,
+    READY_DATE,
+    READY_INTEGER,
+    READY_TIMESTAMP,
+    real_date,
+)
 from cdp.ingest.reader import CsvColumns, FileRejected, Row, csv_columns, json_text
 
 # A line of RFC 4180 fields: each either unquoted (no quote, comma or line break) or wholly
@@ -190,13 +196,7 @@ def _real_dates(value: pa.Array) -> pa.Array:
     """Whether each value's first ten characters are a date Python reads (no 30 February): a
     drop's values fall on few dates, each read once."""
     prefixes = pc.utf8_slice_codeunits(value, 0, 10)
-    real = []
-    for prefix in pc.unique(prefixes).to_pylist():
-        try:
-            date.fromisoformat(prefix)
-        except ValueError:
-            continue
-        real.append(prefix)
+    real = [prefix for prefix in pc.unique(prefixes).to_pylist() if real_date(prefix)]
     return pc.is_in(prefixes, value_set=pa.array(real, pa.string()))
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date
 from itertools import repeat
 from operator import attrgetter
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 import msgspec
 
 from cdp.contracts import ColumnType, Source
-from cdp.ingest.checks import MAX_PLAIN_DECIMAL_LENGTH, PLAIN_DECIMAL, READY_DATE, READY_INTEGER, READY_TIMESTAMP
+from cdp.ingest import checks
 from cdp.ingest.columnar import Segment
 from cdp.ingest.reader import jsonl_rows
 from cdp.warehouse.bulk import copy_field
@@ -37,10 +36,10 @@ _UNSET = msgspec.UNSET
 # Per line, a test of the lines joined by "\n": every value of the batch matches `pattern`.
 _EVERY = "(?:{pattern}\n)*{pattern}"
 _FORMS = {
-    ColumnType.TIMESTAMP: READY_TIMESTAMP,
-    ColumnType.DATE: READY_DATE,
-    ColumnType.INTEGER: READY_INTEGER,
-    ColumnType.DECIMAL: PLAIN_DECIMAL,
+    ColumnType.TIMESTAMP: checks.READY_TIMESTAMP,
+    ColumnType.DATE: checks.READY_DATE,
+    ColumnType.INTEGER: checks.READY_INTEGER,
+    ColumnType.DECIMAL: checks.PLAIN_DECIMAL,
 }
 # In a JSON column's values joined after NULs: one that is not an object, an array or null.
 _NOT_NESTED = re.compile(rb"\x00(?:[^{\[n]|n(?!ull(?:\x00|$)))")
@@ -193,7 +192,7 @@ def _column_test(column) -> Callable[[Sequence], list[str] | None]:
 
         return strings
     every = re.compile(_EVERY.format(pattern=_FORMS.get(column.type, "")), re.ASCII).fullmatch
-    dates = _real_dates if column.type in (ColumnType.TIMESTAMP, ColumnType.DATE) else None
+    dated = column.type in (ColumnType.TIMESTAMP, ColumnType.DATE)
     spelled = _SPELLINGS.get(column.type)
 
     def typed(values: Sequence[object]) -> list[str] | None:
@@ -212,9 +211,9 @@ def _column_test(column) -> Callable[[Sequence], list[str] | None]:
                     return None
             elif every("\n".join(present)) is None:
                 return None
-            if column.type is ColumnType.DECIMAL and max(map(len, present)) > MAX_PLAIN_DECIMAL_LENGTH:
+            if column.type is ColumnType.DECIMAL and max(map(len, present)) > checks.MAX_PLAIN_DECIMAL_LENGTH:
                 return None
-            if dates is not None and not dates({v[:10] for v in present}):
+            if dated and not all(map(checks.real_date, {v[:10] for v in present})):
                 return None
         # A JSONL row's empty text in a typed column is missing (NULL), as the typed insert reads it.
         return _copy_texts([v or None for v in values])
@@ -254,12 +253,3 @@ def _copy_texts(values: Sequence[str | None], text: bool = False) -> list[str] |
     if any(c in whole for c in _ESCAPED):
         values = [None if v is None else copy_field(v) for v in values]
     return ["\\N" if v is None else v for v in values] if None in values else list(values)
-
-
-def _real_dates(prefixes: set[str]) -> bool:
-    for prefix in prefixes:
-        try:
-            date.fromisoformat(prefix)
-        except ValueError:
-            return False
-    return True

@@ -53,6 +53,10 @@ class Lineage:
     dt: date
     load_id: str
 
+    def copy_text(self, uri: str) -> tuple[str, str]:
+        """As COPY text: _dt and _file (tab-separated), and _load_id."""
+        return f"{self.dt.isoformat()}\t{copy_field(uri)}", copy_field(self.load_id)
+
 
 def _joined(values: list[str | None], columns: int, csv_rows: bool) -> str | None:
     """The values as one tab-separated COPY text, None when one needs escaping (the caller then
@@ -81,8 +85,8 @@ def copy_lines(
     well_formed = well_formed_test(source)
     ready = raw_ready_test(source) if lineage is not None else None
     if ready is not None:
-        lineage_head = f"\t{lineage.dt.isoformat()}\t{copy_field(uri)}\t"
-        lineage_tail = f"\t{copy_field(lineage.load_id)}\t{null}\t"
+        dt_and_file, load_id = lineage.copy_text(uri)
+        lineage_head, lineage_tail = f"\t{dt_and_file}\t", f"\t{load_id}\t{null}\t"
     # In a JSONL row an empty string stays a string; a typed column reads it as missing (the typed insert's nullif).
     typed = [] if csv_rows else [i for i, c in enumerate(source.columns) if c.type is not ColumnType.STRING]
     for line, values, extra, error_column, error, absent in rows:
@@ -252,7 +256,7 @@ class Prefetcher:
                 data = gzip.decompress(data)
             except (EOFError, OSError, zlib.error):
                 return None
-        lineage = (f"{self.lineage.dt.isoformat()}\t{copy_field(file.uri)}", copy_field(self.lineage.load_id))
+        lineage = self.lineage.copy_text(file.uri)
         if file.file_format == "csv":  # (the drop's first file: Postgres has nothing to do yet)
             return read_csv_segments(data, self.source, lineage, SEGMENT_ROWS, threads=file is self.files[0])
         return read_jsonl_segments(data, self.source, lineage, SEGMENT_ROWS)
