@@ -167,7 +167,7 @@ def _ready_mask(values: list[pa.Array], extras: list[pa.Array], source: Source) 
         elif column.type is ColumnType.STRING:
             test = pc.match_substring_regex(value, _PRESENT) if column.required else None
         else:
-            test = _typed_ready(value, column.type)
+            test = typed_ready(value, column.type)
             test = test if column.required else pc.or_(test, missing)
         if test is not None:
             tests.append(test)
@@ -177,7 +177,8 @@ def _ready_mask(values: list[pa.Array], extras: list[pa.Array], source: Source) 
     return ready
 
 
-def _typed_ready(value: pa.Array, column_type: ColumnType) -> pa.Array:
+def typed_ready(value: pa.Array, column_type: ColumnType) -> pa.Array:
+    """Per value (text), whether it is in a ready form for its type (cdp.ingest.checks.raw_ready_test)."""
     if column_type is ColumnType.TIMESTAMP:
         return pc.and_(pc.match_substring_regex(value, f"^{READY_TIMESTAMP}$"), _real_dates(value))
     if column_type is ColumnType.DATE:

@@ -24,23 +24,16 @@ from operator import attrgetter
 from typing import Any
 
 import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from cdp.contracts import ColumnType, Source
-from cdp.ingest import checks
-from cdp.ingest.columnar import Segment
+from cdp.ingest.columnar import Segment, typed_ready
 from cdp.ingest.reader import jsonl_rows
 from cdp.warehouse.bulk import copy_field
 
 BATCH_LINES = 2000
 _UNSET = msgspec.UNSET
-# Per line, a test of the lines joined by "\n": every value of the batch matches `pattern`.
-_EVERY = "(?:{pattern}\n)*{pattern}"
-_FORMS = {
-    ColumnType.TIMESTAMP: checks.READY_TIMESTAMP,
-    ColumnType.DATE: checks.READY_DATE,
-    ColumnType.INTEGER: checks.READY_INTEGER,
-    ColumnType.DECIMAL: checks.PLAIN_DECIMAL,
-}
 # In a JSON column's values joined after NULs: one that is not an object, an array or null.
 _NOT_NESTED = re.compile(rb"\x00(?:[^{\[n]|n(?!ull(?:\x00|$)))")
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
@@ -162,12 +155,15 @@ class _BatchReader:
             return None
         if len(decoded) != len(batch):  # a line of two values
             return None
+        # Without a backslash no value holds a character COPY text escapes (JSON escapes every
+        # control character in a string, and a NUL can only be escaped): most batches.
+        escapes = b"\\" in joined
         columns = [list(map(field, decoded)) for field in self.fields]
         texts = []
         for test, column in zip(self.tests, columns, strict=True):
             if _UNSET in column:  # an absent key: the row reader records it in _absent
                 return None
-            text = test(column)
+            text = test(column, escapes)
             if text is None:
                 return None
             texts.append(text)
@@ -175,33 +171,36 @@ class _BatchReader:
         return "".join(map("\t".join, zip(*texts, repeat(self.dt_and_file), lines, repeat(self.after_line))))
 
 
-def _column_test(column) -> Callable[[Sequence], list[str] | None]:
-    """A test of one column of a batch: its values as COPY text when every one is ready, else None."""
+def _column_test(column) -> Callable[[Sequence, bool], list[str] | None]:
+    """A test of one column of a batch: its values as COPY text when every one is ready, else None.
+    `escapes`: whether the batch's text holds a backslash (any escaped character)."""
     if column.type is ColumnType.JSON:
-        return lambda values: None if column.required and b"null" in map(bytes, values) else _json_column(values)
+
+        def json_values(values: Sequence[msgspec.Raw], escapes: bool) -> list[str] | None:
+            return None if column.required and b"null" in map(bytes, values) else _json_column(values, escapes)
+
+        return json_values
     if column.type is ColumnType.STRING:
         allowed = frozenset(column.allowed) | (set() if column.required else {None, ""})
 
-        def strings(values: Sequence[str | None]) -> list[str] | None:
+        def strings(values: Sequence[str | None], escapes: bool) -> list[str] | None:
             if column.allowed:
                 if not allowed.issuperset(values):
                     return None
             elif column.required and (None in values or "" in values or any(map(str.isspace, values))):
                 return None
-            return _copy_texts(values, text=True)
+            return _copy_texts(values, escapes, text=True)
 
         return strings
-    every = re.compile(_EVERY.format(pattern=_FORMS.get(column.type, "")), re.ASCII).fullmatch
-    dated = column.type in (ColumnType.TIMESTAMP, ColumnType.DATE)
     spelled = _SPELLINGS.get(column.type)
 
-    def typed(values: Sequence[object]) -> list[str] | None:
+    def typed(values: Sequence[object], escapes: bool) -> list[str] | None:
         if spelled is not None and not _TEXT.issuperset(map(type, values)):
             values = spelled(values)
             if values is None:
                 return None
-        present = values
-        if None in values or "" in values:
+        present, empty = values, "" in values
+        if empty or None in values:
             if column.required:
                 return None
             present = [v for v in values if v]
@@ -209,23 +208,19 @@ def _column_test(column) -> Callable[[Sequence], list[str] | None]:
             if column.type is ColumnType.BOOLEAN:
                 if not {"true", "false"}.issuperset(map(str.lower, present)):
                     return None
-            elif every("\n".join(present)) is None:
-                return None
-            if column.type is ColumnType.DECIMAL and max(map(len, present)) > checks.MAX_PLAIN_DECIMAL_LENGTH:
-                return None
-            if dated and not all(map(checks.real_date, {v[:10] for v in present})):
+            elif not pc.all(typed_ready(pa.array(present, pa.string()), column.type)).as_py():
                 return None
         # A JSONL row's empty text in a typed column is missing (NULL), as the typed insert reads it.
-        return _copy_texts([v or None for v in values])
+        return _copy_texts([v or None for v in values] if empty else values, escapes)
 
     return typed
 
 
-def _json_column(values: Sequence[msgspec.Raw]) -> list[str] | None:
+def _json_column(values: Sequence[msgspec.Raw], escapes: bool) -> list[str] | None:
     """Each value an object, an array or null, with no unicode escape and no number the row reader
     reads otherwise (see `_plain_fraction`)."""
     joined = b"\x00" + b"\x00".join(values)
-    if b"\\u" in joined or _NOT_NESTED.search(joined):
+    if (escapes and b"\\u" in joined) or _NOT_NESTED.search(joined):
         return None
     digits = joined.translate(_DIGITS_AS_ZERO)
     if b"0e" in digits or b"0E" in digits or b"0" * 16 in digits:  # maybe such a number: look at them
@@ -235,7 +230,7 @@ def _json_column(values: Sequence[msgspec.Raw]) -> list[str] | None:
             return None
     # As COPY text: a backslash doubled, a tab (JSON's whitespace may hold one) escaped; a JSON text
     # has no other control character, and no line break here.
-    if b"\\" in joined:
+    if escapes:
         joined = joined.replace(b"\\", b"\\\\")
     if b"\t" in joined:
         joined = joined.replace(b"\t", b"\\t")
@@ -243,13 +238,14 @@ def _json_column(values: Sequence[msgspec.Raw]) -> list[str] | None:
     return ["\\N" if t == "null" else t for t in texts] if "null" in texts else texts
 
 
-def _copy_texts(values: Sequence[str | None], text: bool = False) -> list[str] | None:
+def _copy_texts(values: Sequence[str | None], escapes: bool, text: bool = False) -> list[str] | None:
     """Values as COPY text: escaped where needed, NULL as \\N. A text column's value with a NUL
     (an escaped one: a raw one is not JSON) is the row reader's to quarantine: None."""
-    present = [v for v in values if v is not None] if None in values else values
-    whole = "\x01".join(present)
-    if text and "\x00" in whole:
-        return None
-    if any(c in whole for c in _ESCAPED):
-        values = [None if v is None else copy_field(v) for v in values]
+    if escapes:
+        present = [v for v in values if v is not None] if None in values else values
+        whole = "\x01".join(present)
+        if text and "\x00" in whole:
+            return None
+        if any(c in whole for c in _ESCAPED):
+            values = [None if v is None else copy_field(v) for v in values]
     return ["\\N" if v is None else v for v in values] if None in values else list(values)
