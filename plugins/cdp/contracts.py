@@ -236,7 +236,7 @@ SOURCES: dict[str, Source] = {
 # Columns every raw table carries so that each row traces back to its file.
 LINEAGE_COLUMNS = (
     ("_dt", "date not null"),
-    ("_file", "text not null"),
+    ("_file", "text not null"),  # the file's name in its drop: with the source and _dt, its ingest.load_report row
     ("_line", "integer not null"),
     ("_load_id", "text not null"),
     ("_extra", "jsonb"),  # unknown columns, kept as data

@@ -330,7 +330,13 @@ def test_rows_carry_lineage_and_unknown_columns(db, tmp_path):
         amount, at, dt, file, line, load_id, extra = cur.fetchone()
     assert str(amount) == "59.90" and at.isoformat() == "2026-11-01T11:00:00+00:00"
     assert (dt, line, load_id, extra) == (DT, 2, report.load_id, {"store_region": "north"})
-    assert file.endswith("pos_transactions/dt=2026-11-01/p.csv.gz")
+    assert file == "p.csv.gz"  # its name in the drop: with the source and _dt, the key of its load report row
+    with db.cursor() as cur:
+        cur.execute(
+            "select l.uri from raw.pos_transactions r join ingest.load_report l"
+            " on l.source = 'pos_transactions' and l.dt = r._dt and l.file = r._file"
+        )
+        assert cur.fetchall() == [(str(tmp_path / "pos_transactions" / "dt=2026-11-01" / "p.csv.gz"),)]
 
 
 def test_a_json_amount_lands_with_every_digit_it_was_delivered_with(db, tmp_path):
@@ -475,14 +481,10 @@ def test_loads_from_s3(db, s3_endpoint, monkeypatch, tmp_path):
     report = load_drop(db, landing, "web_events", DT)
     db.commit()
     assert (report.rows_loaded, report.rows_quarantined) == (1, 1)
-    assert (
-        count(
-            db,
-            "select count(*) from raw.web_events where _file = %s",
-            ("s3://landing/brand/landing/web_events/dt=2026-11-01/part-0.jsonl.gz",),
-        )
-        == 1
-    )
+    assert count(db, "select count(*) from raw.web_events where _file = 'part-0.jsonl.gz'") == 1
+    with db.cursor() as cur:  # the file's location is in its load report
+        cur.execute("select uri from ingest.load_report where source = 'web_events' and file = 'part-0.jsonl.gz'")
+        assert cur.fetchall() == [("s3://landing/brand/landing/web_events/dt=2026-11-01/part-0.jsonl.gz",)]
 
 
 def test_generated_landing_zone_loads_the_same_from_s3_as_from_a_folder(db, s3_endpoint, monkeypatch, tmp_path):

@@ -38,6 +38,7 @@ create table if not exists ingest.load_report (
     file text not null,
     file_format text,
     bytes bigint,
+    uri text,
     rows_read bigint not null default 0,
     rows_loaded bigint not null default 0,
     rows_quarantined bigint not null default 0,
@@ -72,8 +73,8 @@ class DropIncomplete(Exception):
 
 @dataclass
 class FileReport:
-    file: str  # name inside the drop
-    uri: str  # full location, as recorded in raw._file
+    file: str  # name inside the drop, as raw._file and quarantined rows record it
+    uri: str  # full location
     file_format: str | None
     bytes: int
     rows_read: int = 0
@@ -125,6 +126,7 @@ def ensure_tables(conn, sources: Iterable[Source] = SOURCES.values()) -> None:
     with conn.cursor() as cur:
         cur.execute("select pg_advisory_xact_lock(hashtext('cdp.ingest.ddl'))")
         cur.execute(BOOKKEEPING_DDL)
+        cur.execute("alter table ingest.load_report add column if not exists uri text")  # (made before it existed)
         cur.execute(
             "select table_name from information_schema.columns where table_schema = 'raw' and column_name = '_absent'"
         )
@@ -290,16 +292,16 @@ class _Staging:
         typed = ", ".join(checks.typed_value(c) for c in source.columns)
         cur.execute(
             f'insert into raw."{source.name}" ({target_columns}, _dt, _file, _line, _load_id, _extra, _absent)'
-            f" select {typed}, %(dt)s, %(uri)s, line, %(load_id)s, extra::jsonb, absent::jsonb"
+            f" select {typed}, %(dt)s, %(file)s, line, %(load_id)s, extra::jsonb, absent::jsonb"
             f" from {self.table} where failed_check is null",
-            {"dt": report.dt, "uri": file.uri, "load_id": report.load_id},
+            {"dt": report.dt, "file": file.name, "load_id": report.load_id},
         )
         loaded = cur.rowcount
         if quarantined:
             cur.execute(
                 "insert into ingest.quarantined_rows"
                 " (load_id, source, dt, file, line, column_name, reason, record)"
-                " select %(load_id)s, %(source)s, %(dt)s, %(uri)s, line,"
+                " select %(load_id)s, %(source)s, %(dt)s, %(file)s, line,"
                 " case when failed_check = 0 then parse_error_column else (%(columns)s::text[])[failed_check] end,"
                 " case when failed_check = 0 then parse_error else (%(reasons)s::text[])[failed_check] end,"
                 f" {checks.record_json()}"
@@ -308,7 +310,7 @@ class _Staging:
                     "load_id": report.load_id,
                     "source": source.name,
                     "dt": report.dt,
-                    "uri": file.uri,
+                    "file": file.name,
                     "columns": checks.failure_columns(),
                     "reasons": checks.failure_reasons(),
                 },
@@ -318,8 +320,8 @@ class _Staging:
 
 def _report_file(cur, report: DropReport, file_report: FileReport) -> None:
     cur.execute(
-        "insert into ingest.load_report (load_id, source, dt, file, file_format, bytes, rows_read,"
-        " rows_loaded, rows_quarantined, rejected_reason) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        "insert into ingest.load_report (load_id, source, dt, file, file_format, bytes, uri, rows_read,"
+        " rows_loaded, rows_quarantined, rejected_reason) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
         (
             report.load_id,
             report.source,
@@ -327,6 +329,7 @@ def _report_file(cur, report: DropReport, file_report: FileReport) -> None:
             file_report.file,
             file_report.file_format,
             file_report.bytes,
+            file_report.uri,
             file_report.rows_read,
             file_report.rows_loaded,
             file_report.rows_quarantined,

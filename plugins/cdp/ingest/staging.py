@@ -53,9 +53,9 @@ class Lineage:
     dt: date
     load_id: str
 
-    def copy_text(self, uri: str) -> tuple[str, str]:
+    def copy_text(self, file_name: str) -> tuple[str, str]:
         """As COPY text: _dt and _file (tab-separated), and _load_id."""
-        return f"{self.dt.isoformat()}\t{copy_field(uri)}", copy_field(self.load_id)
+        return f"{self.dt.isoformat()}\t{copy_field(file_name)}", copy_field(self.load_id)
 
 
 def _joined(values: list[str | None], columns: int, csv_rows: bool) -> str | None:
@@ -71,10 +71,10 @@ def _joined(values: list[str | None], columns: int, csv_rows: bool) -> str | Non
 
 
 def copy_lines(
-    rows: Iterator[Row], file_no: int, source: Source, uri: str | None = None, lineage: Lineage | None = None
+    rows: Iterator[Row], file_no: int, source: Source, file_name: str | None = None, lineage: Lineage | None = None
 ) -> Iterator[tuple[bool, str]]:
     """(ready, COPY text line) per row. A ready row's line is for `raw.<source>`: the contract
-    columns, _dt, _file, _line, _load_id, _extra, _absent (given a lineage and the file's uri;
+    columns, _dt, _file, _line, _load_id, _extra, _absent (given a lineage and the file's name;
     without them no row is ready). Any other row's is for the staging table: file_no, line, the
     contract columns, extra, error column, error, absent columns, well-formed mark (see
     cdp.ingest.checks.well_formed_test)."""
@@ -85,7 +85,7 @@ def copy_lines(
     well_formed = well_formed_test(source)
     ready = raw_ready_test(source) if lineage is not None else None
     if ready is not None:
-        dt_and_file, load_id = lineage.copy_text(uri)
+        dt_and_file, load_id = lineage.copy_text(file_name)
         lineage_head, lineage_tail = f"\t{dt_and_file}\t", f"\t{load_id}\t{null}\t"
     # In a JSONL row an empty string stays a string; a typed column reads it as missing (the typed insert's nullif).
     typed = [] if csv_rows else [i for i, c in enumerate(source.columns) if c.type is not ColumnType.STRING]
@@ -256,7 +256,7 @@ class Prefetcher:
                 data = gzip.decompress(data)
             except (EOFError, OSError, zlib.error):
                 return None
-        lineage = self.lineage.copy_text(file.uri)
+        lineage = self.lineage.copy_text(file.name)
         if file.file_format == "csv":  # (the drop's first file: Postgres has nothing to do yet)
             return read_csv_segments(data, self.source, lineage, SEGMENT_ROWS, threads=file is self.files[0])
         return read_jsonl_segments(data, self.source, lineage, SEGMENT_ROWS)
@@ -268,7 +268,7 @@ class Prefetcher:
             if index and not self._put(_SEGMENT, staged):
                 return None
             ready, others = [], []
-            for is_ready, text in copy_lines(iter(segment.rows), file_no, self.source, file.uri, self.lineage):
+            for is_ready, text in copy_lines(iter(segment.rows), file_no, self.source, file.name, self.lineage):
                 (ready if is_ready else others).append(text)
             for chunk in [*segment.ready, "".join(ready).encode("utf-8")]:
                 for start in range(0, len(chunk), CHUNK_BYTES):
