@@ -10,6 +10,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from cdp.ingest import jsonl_batches, staging
@@ -900,3 +901,25 @@ def test_a_file_larger_than_the_whole_file_limit_streams_through_the_row_reader(
     monkeypatch.setattr("cdp.ingest.staging.WHOLE_FILE_MAX_BYTES", {False: 100, True: 100})
     assert _edge_outcome(db, landing) == whole
     assert read == []  # no file was read whole
+
+
+def test_two_sources_load_at_once_without_waiting_for_each_other(db, warehouse_url, tmp_path):
+    """The ingest DAG loads each source in its own task: one source's open load must not hold
+    another's (a lock taken for the tables, held until the load commits, did)."""
+    write_drop(tmp_path, "pos_transactions", {"p.csv": f"{POS_HEADER}\n{POS_GOOD}\n".encode()})
+    write_drop(tmp_path, "web_events", {"w.jsonl": f"{WEB_GOOD}\n".encode()})
+    landing = LandingZone.from_uri(str(tmp_path))
+    load_drop(db, landing, "pos_transactions", DT)  # the warehouse's first load makes the tables
+    db.commit()
+    load_drop(db, landing, "pos_transactions", DT)  # a load of one source, not yet committed
+    other = psycopg2.connect(warehouse_url)
+    try:
+        with other.cursor() as cur:
+            cur.execute("set lock_timeout = '5s'")  # waiting for the open load would fail here
+        report = load_drop(other, landing, "web_events", DT)
+        other.commit()
+    finally:
+        other.close()
+    assert report.rows_loaded == 1
+    db.commit()
+    assert count(db, "select count(*) from raw.pos_transactions") == 1

@@ -121,26 +121,26 @@ class DropReport:
 
 
 def ensure_tables(conn, sources: Iterable[Source] = SOURCES.values()) -> None:
-    """Create the raw and bookkeeping tables; serialized so parallel source loads do not race."""
-    indexes = {("ingest", "quarantined_rows_drop"): "ingest.quarantined_rows (source, dt)"}
+    """Create the raw and bookkeeping tables; serialized so parallel source loads do not race.
+    When every one exists (every load but a warehouse's first) nothing is locked: the lock and any
+    DDL last until the load's transaction ends and would hold every other source's load."""
+    sources = list(sources)
     with conn.cursor() as cur:
+        if _tables_ready(cur, sources):
+            return
         cur.execute("select pg_advisory_xact_lock(hashtext('cdp.ingest.ddl'))")
         cur.execute(BOOKKEEPING_DDL)
-        cur.execute("alter table ingest.load_report add column if not exists uri text")  # (made before it existed)
         cur.execute(
-            "select table_name from information_schema.columns where table_schema = 'raw' and column_name = '_absent'"
+            "select table_schema, table_name, column_name from information_schema.columns"
+            " where column_name in ('_absent', 'uri') and table_schema in ('raw', 'ingest')"
         )
-        with_absent = {row[0] for row in cur.fetchall()}
+        columns = set(cur.fetchall())
+        if ("ingest", "load_report", "uri") not in columns:  # made before it existed
+            cur.execute("alter table ingest.load_report add column uri text")
         for source in sources:
             cur.execute(raw_table_ddl(source))
-            if source.name not in with_absent:  # made before `_absent` existed (nothing was absent then)
+            if ("raw", source.name, "_absent") not in columns:  # made before it existed: nothing was absent
                 cur.execute(f'alter table raw."{source.name}" add column if not exists _absent jsonb')
-            # A raw table grows a day at a time, so each stretch of it holds few dates: a block-range
-            # index finds a day's rows (to replace them, to check them) at a fraction of a B-tree's
-            # cost to the load.
-            indexes[("raw", f"{source.name}_dt_range")] = (
-                f'raw."{source.name}" using brin (_dt) with (autosummarize = on)'
-            )
         # Only the missing ones: even with IF NOT EXISTS, CREATE INDEX first waits for a lock on the
         # table, which an autovacuum of a table just loaded holds (a second, then it is cancelled).
         cur.execute("select schemaname, indexname from pg_indexes where schemaname in ('raw', 'ingest')")
@@ -148,9 +148,38 @@ def ensure_tables(conn, sources: Iterable[Source] = SOURCES.values()) -> None:
         for source in sources:  # the B-tree the block-range index replaces
             if ("raw", f"{source.name}_dt") in present:
                 cur.execute(f'drop index raw."{source.name}_dt"')
-        for (schema, name), on in indexes.items():
+        for (schema, name), on in _indexes(sources).items():
             if (schema, name) not in present:
                 cur.execute(f'create index if not exists "{name}" on {on}')
+
+
+def _indexes(sources: list[Source]) -> dict[tuple[str, str], str]:
+    """(schema, name) of each index the tables need, and what it is on."""
+    indexes = {("ingest", "quarantined_rows_drop"): "ingest.quarantined_rows (source, dt)"}
+    for source in sources:
+        # A raw table grows a day at a time, so each stretch of it holds few dates: a block-range
+        # index finds a day's rows (to replace them, to check them) at a fraction of a B-tree's
+        # cost to the load.
+        indexes[("raw", f"{source.name}_dt_range")] = f'raw."{source.name}" using brin (_dt) with (autosummarize = on)'
+    return indexes
+
+
+def _tables_ready(cur, sources: list[Source]) -> bool:
+    """Whether every table, column, index and function ensure_tables makes exists (catalog reads only)."""
+    cur.execute(
+        "select table_schema, table_name from information_schema.columns"
+        " where (table_schema = 'raw' and column_name = '_absent')"
+        " or (table_schema = 'ingest' and table_name = 'load_report' and column_name = 'uri')"
+        " or (table_schema = 'ingest' and table_name = 'quarantined_rows' and column_name = 'record')"
+    )
+    tables = set(cur.fetchall())
+    cur.execute("select schemaname, indexname from pg_indexes where schemaname in ('raw', 'ingest')")
+    indexes = set(cur.fetchall())
+    cur.execute("select to_regprocedure('ingest.input_is_valid(text, text)') is not null")
+    function = cur.fetchone()[0]
+    wanted = {("raw", source.name) for source in sources} | {("ingest", "load_report"), ("ingest", "quarantined_rows")}
+    replaced = {("raw", f"{source.name}_dt") for source in sources}
+    return function and wanted <= tables and set(_indexes(sources)) <= indexes and not replaced & indexes
 
 
 def _shown(name: str) -> str:
