@@ -923,3 +923,27 @@ def test_two_sources_load_at_once_without_waiting_for_each_other(db, warehouse_u
     assert report.rows_loaded == 1
     db.commit()
     assert count(db, "select count(*) from raw.pos_transactions") == 1
+
+
+def test_a_tab_between_a_json_values_tokens_loads_the_same_from_a_batch(db, tmp_path, monkeypatch, caplog):
+    """A raw tab is JSON whitespace (no backslash in the batch): the batch still escapes it in the
+    COPY text, and the row lands as the row reader lands it."""
+    lines = [
+        _web("t-1", properties={"a": "x"}).replace('"properties": {"a": "x"}', '"properties": {"a":\t"x"}'),
+        _web("t-2"),
+    ]
+    assert "\t" in lines[0] and "\\" not in "".join(lines)
+    write_drop(tmp_path, "web_events", {"w.jsonl": ("\n".join(lines) + "\n").encode()})
+    landing = LandingZone.from_uri(str(tmp_path))
+    taken = []
+    ready_text = jsonl_batches._BatchReader.ready_text
+    monkeypatch.setattr(
+        jsonl_batches._BatchReader,
+        "ready_text",
+        lambda *args: taken.append(ready_text(*args) is not None) or ready_text(*args),
+    )
+    in_batches = _drop_outcome(db, landing, "web_events", "properties::text")
+    assert taken == [True] and "raw refused" not in caplog.text  # copied straight into raw, not loaded again
+    monkeypatch.setattr("cdp.ingest.staging.read_jsonl_segments", lambda *args, **kwargs: None)
+    assert _drop_outcome(db, landing, "web_events", "properties::text") == in_batches
+    assert in_batches[0][0][2] == '{"a": "x"}'
