@@ -383,6 +383,23 @@ def test_a_days_rows_are_found_by_a_block_range_index_which_replaces_an_earlier_
     assert "USING brin (_dt)" in indexes["web_events_dt_range"]
 
 
+def test_tables_made_before_a_column_existed_get_it(db):
+    ensure_tables(db)
+    db.commit()
+    with db.cursor() as cur:
+        cur.execute(
+            "alter table ingest.load_report drop column uri; alter table raw.pos_transactions drop column _absent"
+        )
+        ensure_tables(db)
+        cur.execute(
+            "select table_name, column_name from information_schema.columns"
+            " where (table_name, column_name) in (('load_report', 'uri'), ('pos_transactions', '_absent'))"
+        )
+        added = set(cur.fetchall())
+    db.rollback()
+    assert added == {("load_report", "uri"), ("pos_transactions", "_absent")}
+
+
 def test_an_allowed_value_is_stored_as_the_value_it_matched(db, tmp_path):
     rows = "email, a@b.com ,email_marketing, granted ,2026-11-01, store \n"
     write_drop(tmp_path, "consent_events", {"c.csv": f"{CONSENT_HEADER}\n{rows}".encode()})

@@ -126,30 +126,23 @@ def ensure_tables(conn, sources: Iterable[Source] = SOURCES.values()) -> None:
     DDL last until the load's transaction ends and would hold every other source's load."""
     sources = list(sources)
     with conn.cursor() as cur:
-        if _tables_ready(cur, sources):
+        if _Catalog(cur).complete(sources):
             return
         cur.execute("select pg_advisory_xact_lock(hashtext('cdp.ingest.ddl'))")
         cur.execute(BOOKKEEPING_DDL)
-        cur.execute(
-            "select table_schema, table_name, column_name from information_schema.columns"
-            " where column_name in ('_absent', 'uri') and table_schema in ('raw', 'ingest')"
-        )
-        columns = set(cur.fetchall())
-        if ("ingest", "load_report", "uri") not in columns:  # made before it existed
+        catalog = _Catalog(cur)  # (read again under the lock, after the bookkeeping tables are made)
+        if ("ingest", "load_report", "uri") not in catalog.columns:  # made before it existed
             cur.execute("alter table ingest.load_report add column uri text")
         for source in sources:
             cur.execute(raw_table_ddl(source))
-            if ("raw", source.name, "_absent") not in columns:  # made before it existed: nothing was absent
+            if ("raw", source.name, "_absent") not in catalog.columns:  # made before it existed: nothing was absent
                 cur.execute(f'alter table raw."{source.name}" add column if not exists _absent jsonb')
         # Only the missing ones: even with IF NOT EXISTS, CREATE INDEX first waits for a lock on the
         # table, which an autovacuum of a table just loaded holds (a second, then it is cancelled).
-        cur.execute("select schemaname, indexname from pg_indexes where schemaname in ('raw', 'ingest')")
-        present = set(cur.fetchall())
-        for source in sources:  # the B-tree the block-range index replaces
-            if ("raw", f"{source.name}_dt") in present:
-                cur.execute(f'drop index raw."{source.name}_dt"')
+        for schema, name in _replaced_indexes(sources) & catalog.indexes:
+            cur.execute(f'drop index {schema}."{name}"')
         for (schema, name), on in _indexes(sources).items():
-            if (schema, name) not in present:
+            if (schema, name) not in catalog.indexes:
                 cur.execute(f'create index if not exists "{name}" on {on}')
 
 
@@ -164,22 +157,31 @@ def _indexes(sources: list[Source]) -> dict[tuple[str, str], str]:
     return indexes
 
 
-def _tables_ready(cur, sources: list[Source]) -> bool:
-    """Whether every table, column, index and function ensure_tables makes exists (catalog reads only)."""
-    cur.execute(
-        "select table_schema, table_name from information_schema.columns"
-        " where (table_schema = 'raw' and column_name = '_absent')"
-        " or (table_schema = 'ingest' and table_name = 'load_report' and column_name = 'uri')"
-        " or (table_schema = 'ingest' and table_name = 'quarantined_rows' and column_name = 'record')"
-    )
-    tables = set(cur.fetchall())
-    cur.execute("select schemaname, indexname from pg_indexes where schemaname in ('raw', 'ingest')")
-    indexes = set(cur.fetchall())
-    cur.execute("select to_regprocedure('ingest.input_is_valid(text, text)') is not null")
-    function = cur.fetchone()[0]
-    wanted = {("raw", source.name) for source in sources} | {("ingest", "load_report"), ("ingest", "quarantined_rows")}
-    replaced = {("raw", f"{source.name}_dt") for source in sources}
-    return function and wanted <= tables and set(_indexes(sources)) <= indexes and not replaced & indexes
+def _replaced_indexes(sources: list[Source]) -> set[tuple[str, str]]:
+    """The B-trees the block-range indexes replace."""
+    return {("raw", f"{source.name}_dt") for source in sources}
+
+
+class _Catalog:
+    """What of ensure_tables's work exists (catalog reads only, no lock): the columns it adds to tables
+    made before them (and `record`, for the quarantine table), the indexes, the fallback function."""
+
+    def __init__(self, cur):
+        cur.execute(
+            "select table_schema, table_name, column_name from information_schema.columns"
+            " where table_schema in ('raw', 'ingest') and column_name in ('_absent', 'uri', 'record')"
+        )
+        self.columns = set(cur.fetchall())
+        cur.execute("select schemaname, indexname from pg_indexes where schemaname in ('raw', 'ingest')")
+        self.indexes = set(cur.fetchall())
+        cur.execute("select to_regprocedure('ingest.input_is_valid(text, text)') is not null")
+        self.function = cur.fetchone()[0]
+
+    def complete(self, sources: list[Source]) -> bool:
+        wanted = {("raw", source.name, "_absent") for source in sources}
+        wanted |= {("ingest", "load_report", "uri"), ("ingest", "quarantined_rows", "record")}
+        indexes_right = set(_indexes(sources)) <= self.indexes and not _replaced_indexes(sources) & self.indexes
+        return self.function and wanted <= self.columns and indexes_right
 
 
 def _shown(name: str) -> str:
