@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from cdp.ingest import jsonl_batches, staging
+from cdp.ingest import binary_copy, jsonl_batches, staging
 from cdp.ingest.loader import DropIncomplete, ensure_tables, load_drop
 from cdp.landing import LandingZone
 
@@ -782,6 +782,96 @@ def test_arrow_reads_a_csv_file_as_the_row_reader_does_or_leaves_it_to_the_row_r
     rows, reports = by_arrow
     assert sum(r[3] for r in reports) >= 3 and sum(1 for r in reports if r[4]) == 1  # defects found, not_utf8 rejected
     assert ("gzipped.csv.gz", 2, 2, 0, None) in reports
+
+
+# Every form of value the CSV reader sends to raw in binary: timestamps in each ready form (time
+# and seconds or not, fractions of 1 to 6 digits, Z, offsets either side, a date alone with an
+# offset, the first and last years), integers with a sign and leading zeros, booleans in any case.
+BINARY_TIMESTAMPS = [
+    "2026-11-01",
+    "2026-11-01T10:13",
+    "2026-11-01 10:13:05",
+    "2026-11-01T10:13:05.5Z",
+    "2026-11-01T10:13:05.123456+14:00",
+    "2026-11-01T23:59:59.000001-12:45",
+    "2026-11-01 00:00:00.12-00:30",
+    "2024-02-29T12:00+05:45",
+    "2026-11-01Z",
+    "2026-11-01+02:00",
+    "2026-11-01T10:13Z",
+    "1999-12-31T23:59:59.999999",
+    "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59.999999-14:00",
+]
+LOYALTY_HEADER = "loyalty_id,customer_id,email,phone,first_name,tier,points_balance,enrolled_at,updated_at"
+BINARY_LOYALTY = [
+    "L-1,C-1,a@b.com,,Ana,gold,+5,,2026-11-01T10:00:00Z",
+    "L-2,,,,,silver,-007,2026-01-01,2026-11-01",
+    "L-3,,,,🎉 עברית,bronze,123456789012345678,,2026-11-01 10:00",
+    "L-4,,,,tab\there back\\slash \\N,,-123456789012345678,,2026-11-01",
+    "L-5,,,,'; drop table raw.loyalty_members; --,gold,0,,2026-11-01",
+    "L-6,,,,,gold,,,2026-11-01",
+]
+
+
+def test_csv_values_go_to_raw_in_binary_as_postgres_reads_their_text(db, tmp_path, monkeypatch):
+    consent = "subject_type,subject_value,purpose,status,collected_at,source\n" + "".join(
+        f"email,u{i}@b.com,email_marketing,granted,{ts},store\n" for i, ts in enumerate(BINARY_TIMESTAMPS)
+    )
+    crm = f"{CRM_HEADER},created_at\n" + "".join(
+        f"C-{i},,,,1980-02-29,,,2026-11-01,{flag},{ts}\n"
+        for i, (ts, flag) in enumerate(zip(BINARY_TIMESTAMPS, ["true", "FALSE", "True", ""] * 4, strict=False))
+    )
+    write_drop(tmp_path, "consent_events", {"c.csv": consent.encode()})
+    write_drop(tmp_path, "crm_customers", {"c.csv": crm.encode()})
+    write_drop(tmp_path, "loyalty_members", {"l.csv": ("\n".join([LOYALTY_HEADER, *BINARY_LOYALTY]) + "\n").encode()})
+    landing = LandingZone.from_uri(str(tmp_path))
+    binary_rows = []
+    copy_data = binary_copy.copy_data
+
+    def counted(row):
+        pieces = copy_data(row)
+        binary_rows.append(len(pieces))
+        return pieces
+
+    monkeypatch.setattr(binary_copy, "copy_data", counted)
+    keys = {"consent_events": "subject_value", "crm_customers": "customer_id", "loyalty_members": "loyalty_id"}
+    in_binary = {source: _drop_outcome(db, landing, source, key) for source, key in keys.items()}
+    assert len(binary_rows) == 3  # each file's ready rows went to raw in binary
+    monkeypatch.setattr("cdp.ingest.staging.read_csv_segments", lambda *args, **kwargs: None)
+    for source, key in keys.items():
+        rows, reports = in_binary[source]
+        assert (rows, reports) == _drop_outcome(db, landing, source, key), source  # as the row reader loads them
+        assert reports[0][3] == 0  # nothing quarantined: every row went to raw
+    # Postgres's own reading of each text (with the session in UTC, as the loader's), by the binary path
+    monkeypatch.undo()
+    for source in keys:
+        load_drop(db, landing, source, DT)
+    with db.cursor() as cur:
+        cur.execute("set timezone = 'UTC'")
+        cur.execute(
+            "select t::timestamptz::text from unnest(%s::text[]) with ordinality u(t, n) order by n",
+            (BINARY_TIMESTAMPS,),
+        )
+        expected = [r[0] for r in cur.fetchall()]
+        cur.execute("select collected_at::text from raw.consent_events order by _line")
+        assert [r[0] for r in cur.fetchall()] == expected
+        cur.execute("select created_at::text, birth_date::text, is_deleted from raw.crm_customers order by _line")
+        crm_rows = cur.fetchall()
+        cur.execute("select loyalty_id, first_name, points_balance from raw.loyalty_members order by _line")
+        loyalty_rows = cur.fetchall()
+    db.rollback()
+    assert [r[0] for r in crm_rows] == expected
+    assert {r[1] for r in crm_rows} == {"1980-02-29"}
+    assert [r[2] for r in crm_rows] == [True, False, True, None] * 3 + [True, False]
+    assert loyalty_rows == [
+        ("L-1", "Ana", 5),
+        ("L-2", None, -7),
+        ("L-3", "🎉 עברית", 123456789012345678),
+        ("L-4", "tab\there back\\slash \\N", -123456789012345678),
+        ("L-5", "'; drop table raw.loyalty_members; --", 0),
+        ("L-6", None, None),
+    ]
 
 
 def _web(event_id: str, **fields) -> str:

@@ -16,7 +16,7 @@ the row reader reads it (and finds its defects, with their lines).
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from cdp.contracts import ColumnType, Source
+from cdp.ingest import binary_copy
 from cdp.ingest.checks import (
     MAX_PLAIN_DECIMAL_LENGTH,
     PLAIN_DECIMAL,
@@ -32,6 +33,7 @@ from cdp.ingest.checks import (
     READY_TIMESTAMP,
     real_date,
 )
+from cdp.ingest.lineage import Lineage
 from cdp.ingest.reader import CsvColumns, FileRejected, Row, csv_columns, json_text
 
 # A line of RFC 4180 fields: each either unquoted (no quote, comma or line break) or wholly
@@ -48,19 +50,25 @@ _JSON_ESCAPED = r'[\x00-\x1f"\\]'
 class Segment:
     """Up to `segment_rows` consecutive rows of a file, as a reader that takes a whole file gives them."""
 
-    ready: list[bytes]  # COPY text of ready rows, for raw.<source> (as cdp.ingest.staging.copy_lines writes it)
+    ready: list[bytes | memoryview]  # COPY data of ready rows for raw.<source> (see copy_lines)
     rows: list[Row]  # the others, as the row reader reads them: copy_lines sorts them
     count: int  # rows read
+    binary: bool = False  # whether `ready` is in binary COPY format (then every row in `rows` is staged)
+
+
+# A writer of a segment's ready rows: their contract values, line numbers and `_extra` JSON text
+# (None when the file has no unknown column) to COPY data for raw.<source>.
+RowsWriter = Callable[[list[pa.Array], pa.Array, pa.Array | None], list[bytes | memoryview]]
 
 
 def read_csv_segments(
-    data: bytes, source: Source, lineage: tuple[str, str], segment_rows: int, threads: bool = False
+    data: bytes, source: Source, lineage: Lineage, file_name: str, segment_rows: int, threads: bool = False
 ) -> Iterator[Segment] | None:
     """The file's segments, each checked when it is taken (while Postgres copies the one before),
-    or None when the file is not one this reader takes (see above).
-    `lineage`: a ready row's COPY text between its values and its line number (_dt, _file), and
-    its load id (_load_id), as cdp.ingest.staging.copy_lines writes them. `threads`: Arrow may
-    parse on every core (nothing else has work yet); otherwise on one, beside Postgres."""
+    or None when the file is not one this reader takes (see above). The ready rows are binary
+    COPY data where every column of the source has a binary form (cdp.ingest.binary_copy), COPY
+    text otherwise. `threads`: Arrow may parse on every core (nothing else has work yet);
+    otherwise on one, beside Postgres."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     if b"\x00" in data or b"\x01" in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
@@ -87,21 +95,18 @@ def read_csv_segments(
         return None
     if table.num_rows == 0 or table.num_rows != line_count or (quoted and not _quotes_in_rfc_form(lines.column(0))):
         return None
-    # (a backslash or a tab in a value must be escaped in COPY text; most files hold neither)
-    escape = b"\\" in data or b"\t" in data
     file_columns = [column.combine_chunks() for column in table.columns]
     file_columns.append(pa.array([""] * table.num_rows, pa.string()))  # what a column the file lacks reads
     values = [file_columns[i] for i in columns.positions]
     extras = [(name, file_columns[i]) for i, name in columns.extras]
     ready = _ready_mask(values, [extra for _, extra in extras], source)
-    dt_and_file, load_id = lineage
-    # After the line number: _load_id, _extra, _absent (an empty field is NULL), then the line break.
-    after_line = [
-        pa.scalar(load_id),
-        _extra_json(extras) if extras else pa.scalar(""),
-        pa.scalar(f"{columns.absent or ''}\n"),
-    ]
-    return _segments(table, values, ready, columns, (pa.scalar(dt_and_file), after_line), segment_rows, escape)
+    binary = binary_copy.encodes(source)
+    if binary:
+        write = _binary_rows(source, lineage, file_name, columns.absent)
+    else:  # (a backslash or a tab in a value must be escaped in COPY text; most files hold neither)
+        write = _text_rows(lineage, file_name, columns.absent, escape=b"\\" in data or b"\t" in data)
+    extra = _extra_json(extras) if extras else None
+    return _segments(table, values, extra, ready, columns, write, binary, segment_rows)
 
 
 def _read(body: pa.Buffer, names: list[str], threads: bool, **parse_options) -> pa.Table:
@@ -124,15 +129,15 @@ def _quotes_in_rfc_form(lines: pa.ChunkedArray) -> bool:
 def _segments(
     table: pa.Table,
     values: list[pa.Array],
+    extra: pa.Array | None,
     ready: pa.Array,
     columns: CsvColumns,
-    lineage: tuple[pa.Scalar, list[pa.Array | pa.Scalar]],
+    write: RowsWriter,
+    binary: bool,
     segment_rows: int,
-    escape: bool,
 ) -> Iterator[Segment]:
-    """The segments' COPY text and other rows; `values`: the contract's columns, `ready`: the mask,
-    `lineage`: the COPY text before a row's line number and the fields after it."""
-    before_line, after_line = lineage
+    """The segments' ready rows (as `write` gives them) and other rows; `values`: the contract's
+    columns, `extra`: the `_extra` JSON text, `ready`: the mask."""
     line_numbers = pa.array(range(2, table.num_rows + 2), pa.int64())
     for start in range(0, table.num_rows, segment_rows):
         length = min(segment_rows, table.num_rows - start)
@@ -140,16 +145,48 @@ def _segments(
         lines = line_numbers.slice(start, length)
         others = pc.indices_nonzero(pc.invert(mask))
         ready_values = [_taken(column.slice(start, length), mask, len(others)) for column in values]
-        ready_lines = _taken(lines, mask, len(others))
-        if escape:
-            ready_values = [_escaped(value) for value in ready_values]
-        after = [
-            field if isinstance(field, pa.Scalar) else _taken(field.slice(start, length), mask, len(others))
-            for field in after_line
-        ]
-        text = _copy_text([*ready_values, before_line], ready_lines, after)
+        ready_extra = None if extra is None else _taken(extra.slice(start, length), mask, len(others))
+        data = write(ready_values, _taken(lines, mask, len(others)), ready_extra)
         rows = _rows(table.slice(start, length), others, lines, columns) if len(others) else []
-        yield Segment([text], rows, length)
+        yield Segment(data, rows, length, binary)
+
+
+def _text_rows(lineage: Lineage, file_name: str, absent: str | None, escape: bool) -> RowsWriter:
+    """Ready rows as COPY text (as cdp.ingest.staging.copy_lines writes them; an empty field is NULL)."""
+    dt_and_file, load_id = lineage.copy_text(file_name)
+    before_line, absent_end = pa.scalar(dt_and_file), pa.scalar(f"{absent or ''}\n")
+
+    def write(values: list[pa.Array], lines: pa.Array, extra: pa.Array | None) -> list[bytes | memoryview]:
+        if escape:
+            values = [_escaped(value) for value in values]
+        after_line = [pa.scalar(load_id), pa.scalar("") if extra is None else extra, absent_end]
+        return [_copy_text([*values, before_line], lines, after_line)]
+
+    return write
+
+
+def _binary_rows(source: Source, lineage: Lineage, file_name: str, absent: str | None) -> RowsWriter:
+    """Ready rows as binary COPY data: the contract's columns, _dt, _file, _line, _load_id,
+    _extra, _absent."""
+    header = binary_copy.row_header(len(source.columns) + 6)
+    dt_and_file = [
+        binary_copy.constant_field(binary_copy.date_value(lineage.dt)),
+        binary_copy.constant_field(file_name.encode()),
+    ]
+    load_id = binary_copy.constant_field(lineage.load_id.encode())
+    no_extra = binary_copy.constant_field(None)
+    absent_field = binary_copy.constant_field(None if absent is None else binary_copy.JSONB + absent.encode())
+
+    def write(values: list[pa.Array], lines: pa.Array, extra: pa.Array | None) -> list[bytes | memoryview]:
+        if len(lines) == 0:
+            return []
+        columns = zip(values, source.columns, strict=True)
+        typed = [binary_copy.typed_field(value, column.type) for value, column in columns]
+        line_field = binary_copy.integer_field(lines.to_numpy())
+        extra_field = no_extra if extra is None else binary_copy.text_field(extra, binary_copy.JSONB)
+        return binary_copy.copy_data([header, *typed, *dt_and_file, line_field, load_id, extra_field, absent_field])
+
+    return write
 
 
 def _ready_mask(values: list[pa.Array], extras: list[pa.Array], source: Source) -> pa.Array:
@@ -222,7 +259,7 @@ def _extra_json(extras: list[tuple[str, pa.Array]]) -> pa.Array:
 
 def _copy_text(
     before_line: list[pa.Array | pa.Scalar], lines: pa.Array, after_line: list[pa.Array | pa.Scalar]
-) -> bytes:
+) -> memoryview | bytes:
     """The rows' COPY text lines for raw: the fields before the line number (escaped; an empty
     one is NULL), the line number, the fields after it (the last ends the line)."""
     if len(lines) == 0:
@@ -231,7 +268,7 @@ def _copy_text(
     # The rows lie one after another in the array's data buffer: that stretch of it is the text.
     _, offsets, data = joined.buffers()
     offsets = memoryview(offsets).cast("i")
-    return memoryview(data)[offsets[joined.offset] : offsets[joined.offset + len(joined)]].tobytes()
+    return memoryview(data)[offsets[joined.offset] : offsets[joined.offset + len(joined)]]
 
 
 def _escaped(value: pa.Array) -> pa.Array:

@@ -23,7 +23,8 @@ import psycopg2
 
 from cdp.contracts import SOURCES, Source, raw_table_ddl
 from cdp.ingest.checks import RowChecks, _ident
-from cdp.ingest.staging import CHUNK_BYTES, FileStream, Lineage, Prefetcher
+from cdp.ingest.lineage import Lineage
+from cdp.ingest.staging import CHUNK_BYTES, FileStream, Prefetcher
 from cdp.landing import LandingFile, LandingZone
 
 log = logging.getLogger(__name__)
@@ -265,7 +266,8 @@ class _Staging:
         null = " with (null '')" if source.file_format == "csv" else ""
         self.copy = f"copy {self.table} ({', '.join(_ident(c) for c in columns)}) from stdin{null}"
         raw_columns = [*source.column_names, "_dt", "_file", "_line", "_load_id", "_extra", "_absent"]
-        self.copy_ready = f'copy raw."{source.name}" ({", ".join(_ident(c) for c in raw_columns)}) from stdin{null}'
+        copy_ready = f'copy raw."{source.name}" ({", ".join(_ident(c) for c in raw_columns)}) from stdin'
+        self.copy_ready_text, self.copy_ready_binary = f"{copy_ready}{null}", f"{copy_ready} with (format binary)"
 
     def drop(self) -> None:
         self.cur.execute(f"drop table {self.table}")
@@ -278,7 +280,8 @@ class _Staging:
         try:
             while stream.next_segment():
                 copying_ready = True
-                cur.copy_expert(self.copy_ready, stream, size=CHUNK_BYTES)
+                copy_ready = self.copy_ready_binary if stream.binary else self.copy_ready_text
+                cur.copy_expert(copy_ready, stream, size=CHUNK_BYTES)
                 copying_ready = False
                 file_report.rows_loaded += cur.rowcount
                 if stream.staged:

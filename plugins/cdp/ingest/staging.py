@@ -24,14 +24,13 @@ import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import date
 from itertools import islice
 
 from cdp.contracts import ColumnType, Source
 from cdp.ingest.checks import raw_ready_test, well_formed_test
 from cdp.ingest.columnar import Segment, read_csv_segments
 from cdp.ingest.jsonl_batches import read_jsonl_segments
+from cdp.ingest.lineage import Lineage
 from cdp.ingest.reader import FileRejected, Row, json_text, read_rows
 from cdp.landing import LandingFile, LandingZone
 from cdp.warehouse.bulk import copy_field
@@ -43,19 +42,8 @@ SEGMENT_ROWS = 100_000
 # the whole-file readers hold it, decompressed and parsed, with the next one; a larger file streams
 # through the row reader in constant memory.
 WHOLE_FILE_MAX_BYTES = {False: 512 << 20, True: 128 << 20}  # by whether the file is compressed
-_CHUNK, _SEGMENT, _END, _REJECTED, _FAILED = "chunk", "segment", "end", "rejected", "failed"
-
-
-@dataclass(frozen=True)
-class Lineage:
-    """What every raw row of a drop's file records besides its values (`_line` is the row's own)."""
-
-    dt: date
-    load_id: str
-
-    def copy_text(self, file_name: str) -> tuple[str, str]:
-        """As COPY text: _dt and _file (tab-separated), and _load_id."""
-        return f"{self.dt.isoformat()}\t{copy_field(file_name)}", copy_field(self.load_id)
+_CHUNK, _BINARY_CHUNK = "chunk", "binary chunk"  # COPY data of ready rows, as text or binary
+_SEGMENT, _END, _REJECTED, _FAILED = "segment", "end", "rejected", "failed"
 
 
 def _joined(values: list[str | None], columns: int, csv_rows: bool) -> str | None:
@@ -111,11 +99,12 @@ def copy_lines(
 
 
 class FileStream:
-    """One file's COPY text, segment by segment, taken from the parsing thread's queue.
+    """One file's COPY data, segment by segment, taken from the parsing thread's queue.
 
-    `read` (what COPY calls) gives the segment's ready rows and ends at the end of the segment;
-    `staged` then holds the segment's other rows (COPY text for the staging table, b"" for none);
-    `next_segment` starts the next one.
+    `next_segment` starts a segment and tells whether its ready rows are binary COPY data (for
+    COPY's format option); `read` (what COPY calls) gives them and ends at the end of the
+    segment; `staged` then holds the segment's other rows (COPY text for the staging table, b""
+    for none).
     """
 
     def __init__(self, chunks: queue.Queue):
@@ -126,6 +115,8 @@ class FileStream:
         self.staged = b""
         self.segment_done = False
         self.file_done = False
+        self.binary = False
+        self._first: tuple[str, object] | None = None  # the segment's first item, taken to see its format
 
     def next_segment(self) -> bool:
         """Start reading the next segment; False when the file has no more."""
@@ -133,13 +124,19 @@ class FileStream:
             return False
         self.segment_done = False
         self.staged = b""
+        self._first = self.chunks.get()
+        self.binary = self._first[0] == _BINARY_CHUNK
         return True
+
+    def _take(self) -> tuple[str, object]:
+        first, self._first = self._first, None
+        return first or self.chunks.get()
 
     def read(self, size: int = CHUNK_BYTES) -> bytes:
         if self.segment_done:
             return b""
-        kind, payload = self.chunks.get()
-        if kind == _CHUNK:
+        kind, payload = self._take()
+        if kind in (_CHUNK, _BINARY_CHUNK):
             return payload
         self.segment_done = True
         if kind == _SEGMENT:
@@ -158,8 +155,8 @@ class FileStream:
     def finish(self) -> None:
         """Take the rest of the file off the queue (when COPY stopped early)."""
         while not self.file_done:
-            kind, _ = self.chunks.get()
-            self.file_done = kind not in (_CHUNK, _SEGMENT)
+            kind, _ = self._take()
+            self.file_done = kind not in (_CHUNK, _BINARY_CHUNK, _SEGMENT)
 
 
 class Prefetcher:
@@ -256,10 +253,10 @@ class Prefetcher:
                 data = gzip.decompress(data)
             except (EOFError, OSError, zlib.error):
                 return None
-        lineage = self.lineage.copy_text(file.name)
         if file.file_format == "csv":  # (the drop's first file: Postgres has nothing to do yet)
-            return read_csv_segments(data, self.source, lineage, SEGMENT_ROWS, threads=file is self.files[0])
-        return read_jsonl_segments(data, self.source, lineage, SEGMENT_ROWS)
+            first = file is self.files[0]
+            return read_csv_segments(data, self.source, self.lineage, file.name, SEGMENT_ROWS, threads=first)
+        return read_jsonl_segments(data, self.source, self.lineage.copy_text(file.name), SEGMENT_ROWS)
 
     def _put_segments(self, file_no: int, file: LandingFile, segments: Iterable[Segment]) -> tuple[int, bytes] | None:
         rows_read, staged = 0, b""
@@ -268,11 +265,14 @@ class Prefetcher:
             if index and not self._put(_SEGMENT, staged):
                 return None
             ready, others = [], []
-            for is_ready, text in copy_lines(iter(segment.rows), file_no, self.source, file.name, self.lineage):
+            # (binary ready rows take no text ones: the segment's other rows are all staged)
+            lineage = None if segment.binary else self.lineage
+            for is_ready, text in copy_lines(iter(segment.rows), file_no, self.source, file.name, lineage):
                 (ready if is_ready else others).append(text)
+            kind = _BINARY_CHUNK if segment.binary else _CHUNK
             for chunk in [*segment.ready, "".join(ready).encode("utf-8")]:
-                for start in range(0, len(chunk), CHUNK_BYTES):
-                    if not self._put(_CHUNK, chunk[start : start + CHUNK_BYTES]):
+                for start in range(0, len(chunk), CHUNK_BYTES):  # (COPY reads bytes, not a memoryview)
+                    if not self._put(kind, bytes(chunk[start : start + CHUNK_BYTES])):
                         return None
             staged = "".join(others).encode("utf-8")
         return rows_read, staged
