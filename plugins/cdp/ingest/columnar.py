@@ -3,8 +3,10 @@
 The row reader (cdp.ingest.reader) parses and checks a row at a time in Python, which costs
 several times what Postgres spends copying the row. Here Arrow's CSV parser reads the whole file
 into text columns, the readiness test (the one `cdp.ingest.checks.raw_ready_test` makes for a
-row) runs as a few vectorized tests per column, and the ready rows' COPY text is joined by
-Arrow too. The rows that are not ready become the row reader's rows (mostly for the staging table).
+row) runs as a few vectorized tests per column, and the ready rows' COPY data is joined by
+Arrow too: binary (cdp.ingest.binary_copy) where every column of the source has a binary form,
+text otherwise. The rows that are not ready become the row reader's rows (mostly for the staging
+table).
 
 Only a file both parsers read the same way is read here: every line one record (no blank line,
 no line break inside a value), every quote in RFC 4180 form (a value wholly quoted, a quote

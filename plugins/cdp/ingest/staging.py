@@ -1,11 +1,12 @@
-"""Landing files as COPY text for the loader, parsed one file ahead of Postgres.
+"""Landing files as COPY data for the loader, parsed one file ahead of Postgres.
 
 A background thread reads the drop's files in order, in segments of at most `SEGMENT_ROWS`
 rows: a CSV file by Arrow (cdp.ingest.columnar), a JSONL file in batches of lines
 (cdp.ingest.jsonl_batches), or, when those leave it (an odd form, a defect to name), by the row
 reader (cdp.ingest.reader). A row ready for raw (`cdp.ingest.checks.raw_ready_test`: no defect,
-every value as the checks let it through) is queued as COPY text for `raw.<source>` itself, with
-its lineage; any other row is kept for the staging table and handed over with the segment's end.
+every value as the checks let it through) is queued as COPY data for `raw.<source>` itself, with
+its lineage (binary from Arrow's CSV reader, see cdp.ingest.columnar; text otherwise); any other
+row is kept for the staging table and handed over with the segment's end.
 The loader copies a segment's ready rows straight into raw, then has Postgres check and publish
 the others while the thread already reads the next segment (and a second thread the next file).
 Parsing is Python, Arrow and msgspec, loading is Postgres: on two cores the two overlap. The
