@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.contracts import ColumnType, Source
+from cdp.ingest.lineage import Lineage
 
 ENCODED_TYPES = frozenset(
     {ColumnType.STRING, ColumnType.INTEGER, ColumnType.BOOLEAN, ColumnType.DATE, ColumnType.TIMESTAMP}
@@ -41,6 +42,27 @@ _PADDING = _FRACTION + 6
 def encodes(source: Source) -> bool:
     """Whether every column of the source has a binary form here."""
     return all(column.type in ENCODED_TYPES for column in source.columns)
+
+
+def raw_rows(source: Source, lineage: Lineage, file_name: str, absent: str | None = None):
+    """A writer of ready rows for raw.<source> as binary COPY data: given their values (a text
+    array per contract column, an empty text NULL), line numbers and `_extra` JSON texts (None:
+    the file has no unknown column), the data's pieces. `absent`: the `_absent` JSON text of the
+    file's rows."""
+    header = row_header(len(source.columns) + 6)
+    dt_and_file = [*constant_field(date_value(lineage.dt)), *constant_field(file_name.encode())]
+    load_id = constant_field(lineage.load_id.encode())
+    no_extra = constant_field(None)
+    absent_field = constant_field(None if absent is None else JSONB + absent.encode())
+
+    def write(values: list[pa.Array], lines: np.ndarray, extra: pa.Array | None) -> list[bytes | memoryview]:
+        if len(lines) == 0:
+            return []
+        typed = [typed_field(value, column.type) for value, column in zip(values, source.columns, strict=True)]
+        extra_field = no_extra if extra is None else text_field(extra, JSONB)
+        return copy_data([header, *typed, dt_and_file, integer_field(lines), load_id, extra_field, absent_field])
+
+    return write
 
 
 def row_header(fields: int) -> Field:
@@ -74,7 +96,7 @@ def text_field(values: pa.Array, type_byte: bytes = b"") -> Field:
 
 
 def typed_field(values: pa.Array, column_type: ColumnType) -> Field:
-    """Ready texts of a typed column as fields in the type's binary form (an empty one NULL)."""
+    """Ready texts of a column as fields in the type's binary form (an empty one NULL)."""
     if column_type is ColumnType.STRING:
         return text_field(values)
     missing = pc.equal(values, "")

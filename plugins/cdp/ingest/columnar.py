@@ -21,6 +21,7 @@ import codecs
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
@@ -60,7 +61,7 @@ class Segment:
 
 # A writer of a segment's ready rows: their contract values, line numbers and `_extra` JSON text
 # (None when the file has no unknown column) to COPY data for raw.<source>.
-RowsWriter = Callable[[list[pa.Array], pa.Array, pa.Array | None], list[bytes | memoryview]]
+RowsWriter = Callable[[list[pa.Array], np.ndarray, pa.Array | None], list[bytes | memoryview]]
 
 
 def read_csv_segments(
@@ -104,7 +105,7 @@ def read_csv_segments(
     ready = _ready_mask(values, [extra for _, extra in extras], source)
     binary = binary_copy.encodes(source)
     if binary:
-        write = _binary_rows(source, lineage, file_name, columns.absent)
+        write = binary_copy.raw_rows(source, lineage, file_name, columns.absent)
     else:  # (a backslash or a tab in a value must be escaped in COPY text; most files hold neither)
         write = _text_rows(lineage, file_name, columns.absent, escape=b"\\" in data or b"\t" in data)
     extra = _extra_json(extras) if extras else None
@@ -148,7 +149,7 @@ def _segments(
         others = pc.indices_nonzero(pc.invert(mask))
         ready_values = [_taken(column.slice(start, length), mask, len(others)) for column in values]
         ready_extra = None if extra is None else _taken(extra.slice(start, length), mask, len(others))
-        data = write(ready_values, _taken(lines, mask, len(others)), ready_extra)
+        data = write(ready_values, _taken(lines, mask, len(others)).to_numpy(), ready_extra)
         rows = _rows(table.slice(start, length), others, lines, columns) if len(others) else []
         yield Segment(data, rows, length, binary)
 
@@ -158,35 +159,11 @@ def _text_rows(lineage: Lineage, file_name: str, absent: str | None, escape: boo
     dt_and_file, load_id = lineage.copy_text(file_name)
     before_line, absent_end = pa.scalar(dt_and_file), pa.scalar(f"{absent or ''}\n")
 
-    def write(values: list[pa.Array], lines: pa.Array, extra: pa.Array | None) -> list[bytes | memoryview]:
+    def write(values: list[pa.Array], lines: np.ndarray, extra: pa.Array | None) -> list[bytes | memoryview]:
         if escape:
             values = [_escaped(value) for value in values]
         after_line = [pa.scalar(load_id), pa.scalar("") if extra is None else extra, absent_end]
-        return [_copy_text([*values, before_line], lines, after_line)]
-
-    return write
-
-
-def _binary_rows(source: Source, lineage: Lineage, file_name: str, absent: str | None) -> RowsWriter:
-    """Ready rows as binary COPY data: the contract's columns, _dt, _file, _line, _load_id,
-    _extra, _absent."""
-    header = binary_copy.row_header(len(source.columns) + 6)
-    dt_and_file = [
-        binary_copy.constant_field(binary_copy.date_value(lineage.dt)),
-        binary_copy.constant_field(file_name.encode()),
-    ]
-    load_id = binary_copy.constant_field(lineage.load_id.encode())
-    no_extra = binary_copy.constant_field(None)
-    absent_field = binary_copy.constant_field(None if absent is None else binary_copy.JSONB + absent.encode())
-
-    def write(values: list[pa.Array], lines: pa.Array, extra: pa.Array | None) -> list[bytes | memoryview]:
-        if len(lines) == 0:
-            return []
-        columns = zip(values, source.columns, strict=True)
-        typed = [binary_copy.typed_field(value, column.type) for value, column in columns]
-        line_field = binary_copy.integer_field(lines.to_numpy())
-        extra_field = no_extra if extra is None else binary_copy.text_field(extra, binary_copy.JSONB)
-        return binary_copy.copy_data([header, *typed, *dt_and_file, line_field, load_id, extra_field, absent_field])
+        return [_copy_text([*values, before_line], pa.array(lines), after_line)]
 
     return write
 
