@@ -298,6 +298,7 @@ def test_rejected_files_do_not_stop_the_rest_of_the_drop(db, tmp_path):
             "empty.csv": b"",
             "latin1.csv": f"{CRM_HEADER}\nC-9,zoë@b.com,,,,,,2026-11-01,\n".encode("latin-1"),
             "cut.csv.gz": gzip.compress(f"{CRM_HEADER}\n{CRM_GOOD}\n".encode() * 200)[:60],
+            "broken.csv.gz": _broken_deflate(f"{CRM_HEADER}\n{CRM_GOOD}\n".encode() * 200),
             "nokey.csv": b"email,updated_at\na@b.com,2026-11-01\n",
             "nul.csv": f"{CRM_HEADER},no\x00te\n{CRM_GOOD},x\n".encode(),
         },
@@ -311,11 +312,18 @@ def test_rejected_files_do_not_stop_the_rest_of_the_drop(db, tmp_path):
     assert reasons["good.csv"] is None
     assert reasons["empty.csv"] == "empty file"
     assert "UTF-8" in reasons["latin1.csv"]
-    assert "gzip" in reasons["cut.csv.gz"]
+    assert "gzip" in reasons["cut.csv.gz"] and "gzip" in reasons["broken.csv.gz"]
     assert "customer_id" in reasons["nokey.csv"]
     assert reasons["nul.csv"] == "a NUL character in the header"
     assert count(db, "select count(*) from raw.crm_customers") == 1
-    assert count(db, "select count(*) from ingest.load_report where rejected_reason is not null") == 6
+    assert count(db, "select count(*) from ingest.load_report where rejected_reason is not null") == 7
+
+
+def _broken_deflate(data: bytes) -> bytes:
+    """Gzip whose deflate stream breaks in its first block (an invalid block type), length intact."""
+    compressed = bytearray(gzip.compress(data))
+    compressed[10] |= 0b110  # the first block's type bits: 11, reserved
+    return bytes(compressed)
 
 
 def test_rows_carry_lineage_and_unknown_columns(db, tmp_path):
