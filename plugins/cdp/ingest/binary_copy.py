@@ -13,6 +13,7 @@ UTC. A source with a type not encoded here (numeric's base-10,000 digits) is sen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import numpy as np
@@ -37,6 +38,9 @@ _HOUR, _MINUTE, _SECOND, _FRACTION = 11, 14, 17, 20
 _WITH_TIME, _WITH_SECONDS, _OFFSET_LENGTH = 16, 19, 6
 # The widest gather past a value's start: a fraction's sixth digit.
 _PADDING = _FRACTION + 6
+# A writer of a segment's ready rows: their contract values (a text array per column), line
+# numbers and `_extra` JSON texts (None when the file has no unknown column) to COPY data.
+RowsWriter = Callable[[list[pa.Array], np.ndarray, pa.Array | None], list[bytes | memoryview]]
 # A field is given as its pieces, which the row's join puts one after the other (a text value
 # and its length are not joined first: that would copy every value once more).
 Field = list[pa.Array | pa.Scalar]
@@ -47,11 +51,9 @@ def encodes(source: Source) -> bool:
     return all(column.type in ENCODED_TYPES for column in source.columns)
 
 
-def raw_rows(source: Source, lineage: Lineage, file_name: str, absent: str | None = None):
-    """A writer of ready rows for raw.<source> as binary COPY data: given their values (a text
-    array per contract column, an empty text NULL), line numbers and `_extra` JSON texts (None:
-    the file has no unknown column), the data's pieces. `absent`: the `_absent` JSON text of the
-    file's rows."""
+def raw_rows(source: Source, lineage: Lineage, file_name: str, absent: str | None = None) -> RowsWriter:
+    """The writer of ready rows for raw.<source> as binary COPY data (an empty text is NULL).
+    `absent`: the `_absent` JSON text of the file's rows."""
     header = row_header(len(source.columns) + 6)
     dt_and_file = [*constant_field(date_value(lineage.dt)), *constant_field(file_name.encode())]
     load_id = constant_field(lineage.load_id.encode())

@@ -18,7 +18,7 @@ the row reader reads it (and finds its defects, with their lines).
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +28,7 @@ import pyarrow.csv as pa_csv
 
 from cdp.contracts import ColumnType, Source
 from cdp.ingest import binary_copy
+from cdp.ingest.binary_copy import RowsWriter
 from cdp.ingest.checks import (
     MAX_PLAIN_DECIMAL_LENGTH,
     PLAIN_DECIMAL,
@@ -57,11 +58,6 @@ class Segment:
     rows: list[Row]  # the others, as the row reader reads them: copy_lines sorts them
     count: int  # rows read
     binary: bool = False  # whether `ready` is in binary COPY format (then every row in `rows` is staged)
-
-
-# A writer of a segment's ready rows: their contract values, line numbers and `_extra` JSON text
-# (None when the file has no unknown column) to COPY data for raw.<source>.
-RowsWriter = Callable[[list[pa.Array], np.ndarray, pa.Array | None], list[bytes | memoryview]]
 
 
 def read_csv_segments(
