@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from cdp.warehouse.embedded import EmbeddedWarehouse
 
 REPO = Path(__file__).resolve().parents[1]
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="cdp-airflow-home-")
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, ignore_errors=True)  # (each session makes its own)
 
 # Airflow reads these at import: a private home (SQLite metadata), no examples, our DAGs.
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
