@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cdp.contracts import ColumnType, Source
-from cdp.ingest.lineage import Lineage
+from cdp.ingest.lineage import COPY_COLUMNS, Lineage
 
 ENCODED_TYPES = frozenset(
     {ColumnType.STRING, ColumnType.INTEGER, ColumnType.BOOLEAN, ColumnType.DATE, ColumnType.TIMESTAMP}
@@ -31,7 +31,8 @@ HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 TRAILER = b"\xff\xff"
 NULL = b"\xff\xff\xff\xff"  # a field's length of -1
 JSONB = b"\x01"  # what a jsonb value starts with: the version of its binary form
-POSTGRES_EPOCH_DAYS = 10_957  # 2000-01-01, Postgres's day 0, counted from 1970-01-01
+POSTGRES_EPOCH = date(2000, 1, 1)  # Postgres's day 0 for dates and timestamps
+POSTGRES_EPOCH_DAYS = (POSTGRES_EPOCH - date(1970, 1, 1)).days  # (Arrow's and numpy's day 0)
 MICROS_PER_SECOND = 1_000_000
 # A ready timestamp's fixed positions: YYYY-MM-DD[Thh:mm[:ss[.ffffff]]][Z|+hh:mm]
 _HOUR, _MINUTE, _SECOND, _FRACTION = 11, 14, 17, 20
@@ -54,7 +55,7 @@ def encodes(source: Source) -> bool:
 def raw_rows(source: Source, lineage: Lineage, file_name: str, absent: str | None = None) -> RowsWriter:
     """The writer of ready rows for raw.<source> as binary COPY data (an empty text is NULL).
     `absent`: the `_absent` JSON text of the file's rows."""
-    header = row_header(len(source.columns) + 6)
+    header = row_header(len(source.columns) + len(COPY_COLUMNS))
     dt_and_file = [*constant_field(date_value(lineage.dt)), *constant_field(file_name.encode())]
     load_id = constant_field(lineage.load_id.encode())
     no_extra = constant_field(None)
@@ -81,7 +82,7 @@ def constant_field(value: bytes | None) -> Field:
 
 
 def date_value(day: date) -> bytes:
-    return (day.toordinal() - date(2000, 1, 1).toordinal()).to_bytes(4, "big", signed=True)
+    return (day - POSTGRES_EPOCH).days.to_bytes(4, "big", signed=True)
 
 
 def text_field(values: pa.Array, type_byte: bytes = b"") -> Field:

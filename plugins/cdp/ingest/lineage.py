@@ -8,6 +8,9 @@ from datetime import date
 
 from cdp.warehouse.bulk import copy_field
 
+# A raw row's columns after the contract's, in the order every ready row is copied with.
+COPY_COLUMNS = ("_dt", "_file", "_line", "_load_id", "_extra", "_absent")
+
 
 @dataclass(frozen=True)
 class Lineage:

@@ -23,7 +23,7 @@ import psycopg2
 
 from cdp.contracts import SOURCES, Source, raw_table_ddl
 from cdp.ingest.checks import RowChecks, _ident
-from cdp.ingest.lineage import Lineage
+from cdp.ingest.lineage import COPY_COLUMNS, Lineage
 from cdp.ingest.staging import CHUNK_BYTES, FileStream, Prefetcher
 from cdp.landing import LandingFile, LandingZone
 
@@ -265,7 +265,7 @@ class _Staging:
         ]
         null = " with (null '')" if source.file_format == "csv" else ""
         self.copy = f"copy {self.table} ({', '.join(_ident(c) for c in columns)}) from stdin{null}"
-        raw_columns = [*source.column_names, "_dt", "_file", "_line", "_load_id", "_extra", "_absent"]
+        raw_columns = [*source.column_names, *COPY_COLUMNS]
         copy_ready = f'copy raw."{source.name}" ({", ".join(_ident(c) for c in raw_columns)}) from stdin'
         self.copy_ready_text, self.copy_ready_binary = f"{copy_ready}{null}", f"{copy_ready} with (format binary)"
 
