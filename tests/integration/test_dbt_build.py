@@ -41,6 +41,7 @@ EXPECTED_RELATIONS = {
     "identity.stitch_profile_ids",
     "identity.stitch_profile_merges",
     "identity.stitch_profile_sizes",
+    "identity.stitch_guard_inputs",
     "identity.profile_merges",
     "identity.int_identity_hubs_detected",
     "identity.int_identity_links_rejected",

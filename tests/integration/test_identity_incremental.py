@@ -322,3 +322,54 @@ def test_a_run_without_the_profile_sizes_table_counts_them_again(history):
     assert rows(history, index) == [("stitch_profile_sizes_pkey_idx",)]
     counted = "select component_count, largest_component_size from identity.stitch_runs where run_date = '2026-11-09'"
     assert rows(history, counted) == [(len(sizes), max(count for _, count in sizes))]
+
+
+def test_a_guarded_component_is_recomputed_when_its_recency_changes_and_left_alone_otherwise(
+    embedded_server, tmp_path_factory
+):
+    """Two CRM ids share an email: the guard keeps the more recent link. A later order of the
+    other customer with that email changes no link, only the link's recency: the next incremental
+    run must flip the email over, as a full rebuild does; a day without changes leaves it alone."""
+    with private_database(embedded_server, tmp_path_factory.mktemp("g")) as url:
+        conn = psycopg2.connect(url)
+        ensure_tables(conn)
+        conn.commit()
+        _day(
+            conn,
+            "2026-11-01",
+            crm_customers=[{"customer_id": "C-1", "email": "s@example.com", "updated_at": "2026-11-01T09:00:00Z"}],
+            loyalty_members=[
+                {
+                    "loyalty_id": "L-1",
+                    "customer_id": "C-2",
+                    "email": "s@example.com",
+                    "updated_at": "2026-11-01T10:00:00Z",
+                }
+            ],
+        )
+        build_identity("2026-11-01")
+        assert profile_of(conn, "email", "s@example.com") == profile_of(conn, "crm", "C-2")
+        assert profile_of(conn, "crm", "C-1") != profile_of(conn, "crm", "C-2")
+        links = rows(conn, "select node_id_a, node_id_b from identity.int_identity_links_paired order by 1, 2")
+
+        order = {"order_id": "O-1", "customer_id": "C-1", "email": "s@example.com", "ordered_at": "2026-11-02T09:00:00Z"}
+        order.update({"updated_at": "2026-11-02T09:00:00Z", "status": "placed", "currency": "EUR", "total_amount": 10})
+        _day(conn, "2026-11-02", ecommerce_orders=[order])
+        build_identity("2026-11-02")
+        assert rows(conn, "select node_id_a, node_id_b from identity.int_identity_links_paired order by 1, 2") == links
+        assert profile_of(conn, "email", "s@example.com") == profile_of(conn, "crm", "C-1")
+        assert profile_of(conn, "loyalty", "L-1") == profile_of(conn, "crm", "C-2")
+
+        _day(conn, "2026-11-03")
+        build_identity("2026-11-03")
+        runs = "select run_date::text, mode, scope_node_count, rejected_link_count from identity.stitch_runs order by 1"
+        assert rows(conn, runs) == [
+            ("2026-11-01", "full", 4, 1),
+            ("2026-11-02", "incremental", 4, 1),  # recomputed: its guard inputs changed
+            ("2026-11-03", "incremental", 0, 1),  # left alone, its rejected link still counted
+        ]
+        assert rows(conn, "select count(*) from identity.stitch_guard_inputs") == [(1,)]
+        incremental = rows(conn, "select * from identity.identity_map order by 1, 2")
+        build_identity("2026-11-04", {"identity_full_rebuild": True})
+        assert rows(conn, "select * from identity.identity_map order by 1, 2") == incremental
+        conn.close()
