@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 import psycopg2
@@ -169,12 +170,22 @@ def _identity_state(conn) -> dict[str, list[tuple]]:
     return {name: sorted(rows(conn, f'select * from identity."{name}"'), key=repr) for (name,) in tables}
 
 
-@pytest.fixture(scope="module")
-def history(embedded_server, tmp_path_factory):
-    with private_database(embedded_server, tmp_path_factory.mktemp("h")) as url:
+@contextmanager
+def _hand_made_warehouse(embedded_server, folder):
+    """A private database with the raw tables, for days written by hand (_day)."""
+    with private_database(embedded_server, folder) as url:
         conn = psycopg2.connect(url)
         ensure_tables(conn)
         conn.commit()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def history(embedded_server, tmp_path_factory):
+    with _hand_made_warehouse(embedded_server, tmp_path_factory.mktemp("h")) as conn:
         # day 1: an anonymous visitor signs up for the newsletter on their phone
         _day(
             conn,
@@ -217,7 +228,6 @@ def history(embedded_server, tmp_path_factory):
             ],
         )
         yield conn
-        conn.close()
 
 
 def test_merge_keeps_the_older_id_and_is_recorded_at_the_run_date(history):
@@ -330,10 +340,7 @@ def test_a_guarded_component_is_recomputed_when_its_recency_changes_and_left_alo
     """Two CRM ids share an email: the guard keeps the more recent link. A later order of the
     other customer with that email changes no link, only the link's recency: the next incremental
     run must flip the email over, as a full rebuild does; a day without changes leaves it alone."""
-    with private_database(embedded_server, tmp_path_factory.mktemp("g")) as url:
-        conn = psycopg2.connect(url)
-        ensure_tables(conn)
-        conn.commit()
+    with _hand_made_warehouse(embedded_server, tmp_path_factory.mktemp("g")) as conn:
         _day(
             conn,
             "2026-11-01",
@@ -373,4 +380,3 @@ def test_a_guarded_component_is_recomputed_when_its_recency_changes_and_left_alo
         incremental = rows(conn, "select * from identity.identity_map order by 1, 2")
         build_identity("2026-11-04", {"identity_full_rebuild": True})
         assert rows(conn, "select * from identity.identity_map order by 1, 2") == incremental
-        conn.close()

@@ -392,7 +392,7 @@
     {%- do cdp.stitch_state_changes(prev_state, w['new_state'], w['state_changes']) -%}
     {%- do cdp.stitch_write_profile_sizes(state, w['new_state'], none if full else w['state_changes']) -%}
     {%- do cdp.stitch_write_history(state, w['new_state'], w['state_changes'], run_date_sql) -%}
-    {%- do cdp.stitch_write_guard_inputs(state, w, nodes_sql, links_relation, full) -%}
+    {%- do cdp.stitch_write_guard_inputs(state, w, links_relation, full) -%}
     {%- do run_query('update ' ~ state['links'] ~ ' as history set valid_to = ' ~ run_date_sql
         ~ ' from ' ~ w['link_changes'] ~ ' as changed where changed.removed and history.node_id_a = changed.node_id_a'
         ~ ' and history.node_id_b = changed.node_id_b and history.valid_to is null') -%}
@@ -864,10 +864,11 @@
     left join links on links.component_node_id = identities.component_node_id
 {%- endmacro %}
 
-{#- stitch_guard_inputs for the guarded components the run stitched (`w.new_state`): a full run
+{#- stitch_guard_inputs for the guarded components the run stitched (`w.new_state`), their
+    identities' attributes read from w.members (narrower than the identities model): a full run
     writes the table anew; an incremental one replaces the rows of the previous components it
     recomputed (`w.scope_prev`). -#}
-{% macro stitch_write_guard_inputs(state, w, nodes_sql, links_relation, full) -%}
+{% macro stitch_write_guard_inputs(state, w, links_relation, full) -%}
     {%- if full -%}
         {%- do run_query('truncate ' ~ state['guard_inputs']) -%}
     {%- else -%}
@@ -876,7 +877,8 @@
     {%- endif -%}
     {%- do run_query('insert into ' ~ state['guard_inputs'] ~ ' (component_node_id, inputs_md5) select * from ('
         ~ cdp.stitch_guard_inputs_sql('select node_id, component_node_id from ' ~ w['new_state'] ~ ' where component_guarded',
-            nodes_sql, links_relation) ~ ') as digests order by component_node_id') -%}
+            'select node_id, namespace_priority, unique_mask, last_seen_at from ' ~ w['members'], links_relation)
+        ~ ') as digests order by component_node_id') -%}
 {%- endmacro %}
 
 {#- The links the guards did not make among the nodes of `state_relation` (node_id, profile_id,
