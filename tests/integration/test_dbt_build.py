@@ -579,3 +579,87 @@ def test_a_work_mem_that_is_not_a_size_fails_the_stitching_before_it_runs(world)
     assert status == "error"
     assert "identity_whole_table_work_mem must be a size such as '1MB'" in message
     assert world.snapshot() == before
+
+
+IDENTITY_RULE_TESTS = "assert_identity_links_within_one_component assert_identity_profiles_follow_the_rules"
+
+
+def _identity_rule_failures(world, breaking_sql: str, restoring_sql: str) -> dict[str, int]:
+    """{test: failing rows} of the stitching's own dbt tests on the built tables after
+    `breaking_sql`; `restoring_sql` puts the tables back, whatever happened."""
+    with world.conn.cursor() as cur:
+        cur.execute(breaking_sql)
+    try:
+        result = run_dbt("test", RUN_DATE, IDENTITY_RULE_TESTS)  # failing tests do not raise
+    finally:
+        with world.conn.cursor() as cur:
+            cur.execute(restoring_sql)
+    return {r.node.name: r.failures for r in result.result}
+
+
+def test_the_stitchings_own_dbt_tests_catch_a_broken_stitching(world):
+    before = world.snapshot()
+    stitched = f"identity.{STITCHING}"
+    # an identity with links in a component no guard cut, whose profile is torn apart from them
+    torn, torn_profile, torn_links = world.rows(
+        f"select stitched.node_id, stitched.profile_id, count(*) from {stitched} as stitched"
+        " inner join identity.int_identity_links_paired as links"
+        " on stitched.node_id in (links.node_id_a, links.node_id_b)"
+        " where not stitched.component_guarded group by 1, 2 order by 3 desc, 1 limit 1"
+    )[0]
+    # an identity of another component, marked a hub after the stitching
+    hub = world.value(
+        f"select min(node_id) from {stitched} where profile_id is not null and component_node_id <>"
+        f" (select component_node_id from {stitched} where node_id = %s)",
+        (torn,),
+    )
+    failures = _identity_rule_failures(
+        world,
+        f"update {stitched} set profile_id = 'torn-apart' where node_id = {torn};"
+        f" update identity.int_identity_nodes_numbered set is_hub = true where node_id = {hub}",
+        f"update {stitched} set profile_id = '{torn_profile}' where node_id = {torn};"
+        f" update identity.int_identity_nodes_numbered set is_hub = false where node_id = {hub}",
+    )
+    assert failures == {
+        "assert_identity_links_within_one_component": torn_links,
+        "assert_identity_profiles_follow_the_rules": 1,
+    }
+
+    # a component named after its second smallest node; a cap of one identity per profile
+    component, second = world.rows(
+        f"select component_node_id, min(node_id) filter (where node_id <> component_node_id) from {stitched}"
+        " group by 1 having count(*) > 1 order by 1 limit 1"
+    )[0]
+    cap = world.value("select value from prep.identity_rules where rule = 'max_identities_per_profile'")
+    over_one = world.value(
+        f"select count(*) from (select profile_id from {stitched} where profile_id is not null"
+        " group by 1 having count(*) > 1) as profiles"
+    )
+    assert over_one > 0
+    failures = _identity_rule_failures(
+        world,
+        f"update {stitched} set component_node_id = {second} where component_node_id = {component};"
+        " update prep.identity_rules set value = '1' where rule = 'max_identities_per_profile'",
+        f"update {stitched} set component_node_id = {component} where component_node_id = {second};"
+        f" update prep.identity_rules set value = '{cap}' where rule = 'max_identities_per_profile'",
+    )
+    assert failures == {
+        "assert_identity_links_within_one_component": 1,
+        "assert_identity_profiles_follow_the_rules": over_one,
+    }
+
+    # two CRM customers put in one profile
+    (crm_a, profile_a), (crm_b, profile_b) = world.rows(
+        f"select stitched.node_id, stitched.profile_id from {stitched} as stitched"
+        " inner join identity.int_identity_nodes_numbered as nodes on nodes.node_id = stitched.node_id"
+        " where nodes.namespace = 'crm' and stitched.profile_id is not null order by 2 limit 2"
+    )
+    assert profile_a != profile_b
+    failures = _identity_rule_failures(
+        world,
+        f"update {stitched} set profile_id = '{profile_a}' where node_id = {crm_b}",
+        f"update {stitched} set profile_id = '{profile_b}' where node_id = {crm_b}",
+    )
+    assert failures["assert_identity_profiles_follow_the_rules"] == 1
+
+    assert world.snapshot() == before
