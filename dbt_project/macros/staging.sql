@@ -1,6 +1,11 @@
 {#- One row per key of a staging model's `source` CTE: the first row in `order_by`, which each
     model declares (the latest version of a record, or the first landing of an event). The
-    order ends with where the row landed, so a rerun picks the same row. -#}
+    order ends with where the row landed, so a rerun picks the same row.
+    `<= 1` keeps the same rows as `= 1`, but the planner reads it as a third of the rows, not as
+    0.5%: at 0.5% every reader of a staging view looks each row's identities up in
+    prep.identifiers by index, one at a time, instead of hashing them. At 1,000,000 customers
+    (back-to-back, twice each): the identity occurrences 55-61 s against 75-84 s, the rejected
+    identities 28-29 s against 38-44 s, the consent events' staging read 9.5 s against 20.2 s. -#}
 {% macro one_row_per_key(relation, key, order_by) -%}
 select ranked.*
 from (
@@ -9,7 +14,7 @@ from (
         row_number() over (partition by {{ key }} order by {{ order_by }}) as row_rank
     from {{ relation }}
 ) as ranked
-where ranked.row_rank = 1
+where ranked.row_rank <= 1
 {%- endmacro %}
 
 {#- The latest version of each record (as `one_row_per_key`), where an `optional` column the row
