@@ -648,18 +648,28 @@ def test_the_stitchings_own_dbt_tests_catch_a_broken_stitching(world):
         "assert_identity_profiles_follow_the_rules": over_one,
     }
 
-    # two CRM customers put in one profile
-    (crm_a, profile_a), (crm_b, profile_b) = world.rows(
+    # two CRM customers put in one profile: the second one's links now cross two profiles too,
+    # which only a component no guard cut forbids
+    (_, profile_a), (crm_b, profile_b) = world.rows(
         f"select stitched.node_id, stitched.profile_id from {stitched} as stitched"
         " inner join identity.int_identity_nodes_numbered as nodes on nodes.node_id = stitched.node_id"
         " where nodes.namespace = 'crm' and stitched.profile_id is not null order by 2 limit 2"
     )
     assert profile_a != profile_b
+    crm_b_links = world.value(
+        f"select count(*) filter (where not stitched.component_guarded) from {stitched} as stitched"
+        " inner join identity.int_identity_links_paired as links"
+        " on stitched.node_id in (links.node_id_a, links.node_id_b) where stitched.node_id = %s",
+        (crm_b,),
+    )
     failures = _identity_rule_failures(
         world,
         f"update {stitched} set profile_id = '{profile_a}' where node_id = {crm_b}",
         f"update {stitched} set profile_id = '{profile_b}' where node_id = {crm_b}",
     )
-    assert failures["assert_identity_profiles_follow_the_rules"] == 1
+    assert failures == {
+        "assert_identity_links_within_one_component": crm_b_links,
+        "assert_identity_profiles_follow_the_rules": 1,
+    }
 
     assert world.snapshot() == before
