@@ -94,9 +94,38 @@ conflict_links as (
 
 ),
 
-{#- The records whose links include the rejected one: they carry both identities and the
-    stronger one is the record's strongest linkable identity (the star's centre, see
-    int_identity_links_paired). -#}
+{#- The occurrences of the links' weaker identities, read once. -#}
+weaker_occurrences as (
+
+    select source_name, record_id, node_id, seen_at
+    from {{ ref('int_identity_occurrences_unioned') }}
+    where node_id in (select conflict_links.weaker_node_id from conflict_links)
+
+),
+
+{#- The centre of each record carrying a weaker identity: its strongest linkable identity (the
+    star's centre, see int_identity_links_paired). Only these records' identities are read, not
+    every occurrence joined with every identity; an aggregate, not a correlated anti-join, so a
+    low row estimate cannot turn it into a loop over every record. -#}
+record_centres as (
+
+    select
+        occurrence.source_name,
+        occurrence.record_id,
+        (array_agg(nodes.node_id order by nodes.namespace_priority, nodes.node_id))[1] as centre_node_id
+    from {{ ref('int_identity_occurrences_unioned') }} as occurrence
+    inner join {{ ref('int_identity_nodes_numbered') }} as nodes
+        on nodes.node_id = occurrence.node_id
+    where not nodes.is_hub
+        and (occurrence.source_name, occurrence.record_id) in (
+            select weaker_occurrences.source_name, weaker_occurrences.record_id from weaker_occurrences
+        )
+    group by occurrence.source_name, occurrence.record_id
+
+),
+
+{#- The records whose links include the rejected one: they carry the weaker identity and the
+    stronger one is their centre. -#}
 conflict_records as (
 
     select
@@ -105,26 +134,12 @@ conflict_records as (
         weaker.record_id,
         weaker.seen_at
     from conflict_links
-    inner join {{ ref('int_identity_occurrences_unioned') }} as weaker
+    inner join weaker_occurrences as weaker
         on weaker.node_id = conflict_links.weaker_node_id
-    inner join {{ ref('int_identity_occurrences_unioned') }} as stronger
-        on stronger.source_name = weaker.source_name
-        and stronger.record_id = weaker.record_id
-        and stronger.node_id = conflict_links.stronger_node_id
-    where not exists (
-        select 1
-        from {{ ref('int_identity_occurrences_unioned') }} as other
-        inner join {{ ref('int_identity_nodes_numbered') }} as other_node
-            on other_node.node_id = other.node_id
-        where other.source_name = weaker.source_name
-            and other.record_id = weaker.record_id
-            and not other_node.is_hub
-            and (
-                other_node.namespace_priority < conflict_links.stronger_priority
-                or (other_node.namespace_priority = conflict_links.stronger_priority
-                    and other_node.node_id < conflict_links.stronger_node_id)
-            )
-    )
+    inner join record_centres as centre
+        on centre.source_name = weaker.source_name
+        and centre.record_id = weaker.record_id
+        and centre.centre_node_id = conflict_links.stronger_node_id
 
 ),
 
