@@ -1,3 +1,10 @@
+{#- A table, not a view like the other staging models: the consent mart, the rejected identities and
+    each of its column tests read it; a view is recomputed
+    for each of them (every landed event deduplicated, its identifiers looked up).
+    Building it and those readers, with their tests, at 1,000,000 customers: 60-66 s against
+    103-110 s as a view. -#}
+{{ config(materialized='table') }}
+
 with
 
 source as (
