@@ -20,6 +20,11 @@ _CREATED = re.compile(r"create (?:unlogged )?table (\S+) as", re.IGNORECASE)
 _CHANGED = re.compile(r"^(insert into|update|delete from) (\S+)", re.IGNORECASE)
 
 
+# The work tables of the candidate connected components (macros/identity/connected_components.sql
+# under the prefix stitch.sql gives them): the part of a run an in-memory union-find also does.
+CANDIDATE_COMPONENTS = "cand__cc_"
+
+
 @dataclass
 class Statement:
     name: str
@@ -77,6 +82,12 @@ def last_run(log_path: Path, model: str) -> list[Statement]:
             ran = runs and statement in first and "On model." in first
             sql = "\n".join([first.split(statement, 1)[1], *more]) if ran else None
     return runs[-1] if runs else []
+
+
+def seconds_of(statements: list[Statement], work_table: str) -> float:
+    """Seconds of the statements that fill, change, analyze or rename the work tables whose names
+    hold `work_table` (e.g. CANDIDATE_COMPONENTS): one step of the run, set apart."""
+    return sum(s.seconds for s in statements if work_table in s.name)
 
 
 def summary(statements: list[Statement], slowest: int = 6, small: float = 0.1) -> str:

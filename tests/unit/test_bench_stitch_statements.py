@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.stitch_statements import last_run, summary
+from bench.stitch_statements import CANDIDATE_COMPONENTS, last_run, seconds_of, summary
 
 MODEL = "int_identity_components_stitched"
 ESC = "\x1b[0m"
@@ -51,3 +51,19 @@ def test_the_last_run_of_the_model_is_read_statement_by_statement(tmp_path):
 def test_a_log_without_the_model_says_so(tmp_path):
     assert last_run(tmp_path / "missing.log", MODEL) == []
     assert summary([]) == "no statements found in dbt's log"
+
+
+def test_the_connected_components_statements_are_set_apart(tmp_path):
+    table = f'"cdp"."identity"."{MODEL}__w_cand__cc_'
+    log = tmp_path / "dbt.log"
+    stamp = "10:00:00.000001"
+    log.write_text(
+        f"{ESC}{stamp} [debug] [Thread-1 (]: Began running node model.cdp.{MODEL}\n"
+        + _statement(stamp, f'create unlogged table {table}hooks_a" as select 1', "SELECT 5", 1.5)
+        + _statement(stamp, f'insert into {table}forest" select 1', "INSERT 0 2", 0.25)
+        + _statement(stamp, f'alter table {table}hooks_a" rename to x', "ALTER TABLE", 0.125)
+        + _statement(stamp, f'create unlogged table "cdp"."identity"."{MODEL}__w_members" as select 1', "SELECT 5", 4.0)
+    )
+    statements = last_run(log, MODEL)
+    assert seconds_of(statements, CANDIDATE_COMPONENTS) == 1.875
+    assert seconds_of(statements, "members") == 4.0
