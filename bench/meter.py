@@ -157,7 +157,8 @@ class Reference:
     def as_dict(self, stage_seconds: float) -> dict:
         return {
             "name": self.name,
-            "seconds": round(self.seconds, 3),
+            # a reference can take milliseconds: the report's ratio is computed from this value
+            "seconds": round(self.seconds, 6),
             "rows": self.rows,
             "rows_per_second": _rate(self.rows, self.seconds),
             # > 1: the stage takes that many times the reference's time; its speed is 1 / ratio.
