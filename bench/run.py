@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             if not days[-1]["failed"]:
                 rerun_unchanged(meter, date.fromisoformat(days[-1]["dt"]))
                 stitching_findings = measure_identity_increment(meter, date.fromisoformat(days[-1]["dt"]))
-            dag_parse = measure_dag_parse(meter)
+            dag_parse = measure_dag_parse(meter, work)
             load = meter.machine_load()
         results = {
             "scale": args.scale,
