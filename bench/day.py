@@ -187,9 +187,11 @@ class BenchDay:
         self.meter.add(stitch)
         if components_seconds and components.seconds > 0:
             # The goal is set on the whole model; this says how much of the gap is the components themselves.
+            mode = (stitch.detail["stitch_run"] or {}).get("mode", "")
             self.findings.append(
-                f"stitching: its candidate connected components took {components_seconds:.1f} s of the model's"
-                f" {stitching.seconds:.1f} s ({components_seconds / components.seconds:.1f}× union-find);"
+                f"stitching ({mode} run): its candidate connected components took {components_seconds:.1f} s"
+                f" of the model's {stitching.seconds:.1f} s"
+                f" ({components_seconds / components.seconds:.1f}× union-find);"
                 " the rest applies the guards, assigns the profile ids and writes the history"
             )
         if model_components is not None and model_components != components.count:
