@@ -207,19 +207,16 @@ class BenchDay:
                 " the rest applies the guards, assigns the profile ids and writes the history"
             )
         if table_write and components.seconds > 0:
-            floor = table_write.seconds + components_seconds
-            with_components = (
-                f"; with its candidate components, {floor / components.seconds:.1f}× before any guard, profile id"
-                " or history"
-                if components_seconds
-                else ""
-            )
-            write_ratio = table_write.seconds / components.seconds
-            self.findings.append(
+            finding = (
                 f"stitching (full run): writing its table alone ({table_write.rows:,} rows, {table_write.indexes}"
-                f" indexes, on a copy) took {table_write.seconds:.1f} s ({write_ratio:.1f}× union-find)"
-                f"{with_components}"
+                f" indexes, on a copy) took {table_write.seconds:.2f} s"
+                f" ({table_write.seconds / components.seconds:.1f}× union-find)"
             )
+            if components_seconds:
+                before_guards = (table_write.seconds + components_seconds) / components.seconds
+                finding += f"; with its candidate components, {before_guards:.1f}× before any guard, profile id"
+                finding += " or history"
+            self.findings.append(finding)
         if model_components is not None and model_components != components.count:
             self.findings.append(
                 f"stitching: the model found {model_components:,} candidate components, scipy {components.count:,}"

@@ -17,7 +17,8 @@ import psycopg2
 
 COPY = "bench_stitch_floor"
 # pg_indexes.indexdef: "CREATE [UNIQUE] INDEX <name> ON <table> USING ..."; the copy's indexes are
-# created without a name (Postgres picks one) on the copy.
+# created without a name (Postgres picks one) on the copy, after its rows, as the full run builds
+# them (`create table ... (like ... including indexes)` would index every row as it is inserted).
 _INDEXDEF = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON \S+ (.*)$", re.IGNORECASE)
 
 

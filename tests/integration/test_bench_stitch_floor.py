@@ -1,22 +1,11 @@
-"""The bench's floor under a full stitching run: a copy of the model's table with its own indexes."""
+"""The bench's floor under a full stitching run: a copy of the model's table with its own indexes,
+written on a real Postgres (the definitions' rewriting: tests/unit/test_bench_floor_indexes.py)."""
 
 import pytest
 
-from bench.stitch_floor import COPY, copy_index_statements, write_table
+from bench.stitch_floor import COPY, write_table
 
 pytestmark = pytest.mark.integration
-
-
-def test_the_index_definitions_are_moved_to_the_copy_with_their_kind_and_predicate():
-    indexdefs = [
-        "CREATE UNIQUE INDEX t_node_idx ON identity.t USING btree (node_id)",
-        "CREATE INDEX t_guarded_idx ON identity.t USING btree (component_node_id) WHERE component_guarded",
-        "ALTER TABLE something else",
-    ]
-    assert copy_index_statements(indexdefs, "floor_copy") == [
-        "create UNIQUE index on floor_copy USING btree (node_id)",
-        "create index on floor_copy USING btree (component_node_id) WHERE component_guarded",
-    ]
 
 
 def test_the_table_is_written_with_every_index_and_the_copy_is_dropped(db):
